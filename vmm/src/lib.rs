@@ -1,1 +1,6 @@
-//! Keel VM logic.
+//! Keel's VM logic as a safe `no_std` library: everything about guests (and about
+//! exception syndromes) that can be decided without touching hardware.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+pub mod esr;

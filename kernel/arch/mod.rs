@@ -1,0 +1,8 @@
+//! The aarch64 machine layer: boot, vectors, per-CPU state, timer and SMP bring-up.
+
+pub mod boot;
+pub mod cpu;
+mod early;
+pub mod exception;
+pub mod smp;
+pub mod timer;

@@ -1,0 +1,123 @@
+//! The host console: the PL011 named by the DTB, printing macros and the receive buffer.
+
+use crate::sync::IrqSpinlock;
+use core::fmt::{self, Write};
+use keel_drivers::pl011::Pl011;
+
+static CONSOLE: IrqSpinlock<Option<Pl011>> = IrqSpinlock::new(None);
+
+/// Bytes received and not yet read.
+const RX_CAPACITY: usize = 4096;
+struct RxBuffer {
+    bytes: [u8; RX_CAPACITY],
+    head: usize,
+    len: usize,
+    dropped: usize,
+}
+
+static RX: IrqSpinlock<RxBuffer> =
+    IrqSpinlock::new(RxBuffer { bytes: [0; RX_CAPACITY], head: 0, len: 0, dropped: 0 });
+
+/// Installs the console UART (already mapped at `base`).
+///
+/// # Safety
+/// `base` must be the virtual address of a PL011's registers, mapped as device memory for
+/// the rest of the kernel's life and used by no other driver.
+pub unsafe fn init(base: usize) {
+    // SAFETY: guaranteed by the caller.
+    let uart = unsafe { Pl011::new(base) };
+    uart.init();
+    CONSOLE_BASE.store(base, core::sync::atomic::Ordering::Relaxed);
+    *CONSOLE.lock() = Some(uart);
+}
+
+/// Turns on receive interrupts; the IRQ handler is `on_receive`.
+pub fn enable_receive_interrupt() {
+    if let Some(uart) = CONSOLE.lock().as_ref() {
+        uart.enable_rx_interrupt();
+    }
+}
+
+/// The console's receive interrupt: move every waiting byte into the buffer.
+pub fn on_receive(_intid: u32) {
+    let console = CONSOLE.lock();
+    let Some(uart) = console.as_ref() else { return };
+    let mut rx = RX.lock();
+    while let Some(byte) = uart.read_byte() {
+        if rx.len == RX_CAPACITY {
+            rx.dropped += 1;
+            continue;
+        }
+        let tail = (rx.head + rx.len) % RX_CAPACITY;
+        rx.bytes[tail] = byte;
+        rx.len += 1;
+    }
+    uart.clear_interrupts();
+}
+
+/// The next received byte, if any.
+pub fn read_byte() -> Option<u8> {
+    let mut rx = RX.lock();
+    if rx.len == 0 {
+        return None;
+    }
+    let byte = rx.bytes[rx.head];
+    rx.head = (rx.head + 1) % RX_CAPACITY;
+    rx.len -= 1;
+    Some(byte)
+}
+
+/// Writes formatted text to the console (nothing before the console exists).
+pub fn print(args: fmt::Arguments<'_>) {
+    if let Some(uart) = CONSOLE.lock().as_mut() {
+        let _ = uart.write_fmt(args);
+    }
+}
+
+/// Runs `f` with the console to itself, for multi-line output that must not interleave.
+/// If the lock cannot be had (its holder may have crashed), writes without it.
+pub fn with_exclusive(f: impl FnOnce(&mut dyn Write)) {
+    match CONSOLE.try_lock_for(10_000_000) {
+        Some(mut console) => {
+            if let Some(uart) = console.as_mut() {
+                f(uart);
+            }
+        }
+        None => {
+            if let Some(mut uart) = stolen_console() {
+                f(&mut uart);
+            }
+        }
+    }
+}
+
+/// Prints even when the console lock is stuck.
+pub fn force_print(args: fmt::Arguments<'_>) {
+    with_exclusive(|out| {
+        let _ = out.write_fmt(args);
+    });
+}
+
+/// The UART's address, for `stolen_console`.
+static CONSOLE_BASE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+fn stolen_console() -> Option<Pl011> {
+    let base = CONSOLE_BASE.load(core::sync::atomic::Ordering::Relaxed);
+    if base == 0 {
+        return None;
+    }
+    // SAFETY: `base` was recorded by the boot code after mapping the console UART; using
+    // a second handle only happens when the owner is stuck, to get a last report out.
+    Some(unsafe { Pl011::new(base) })
+}
+
+#[macro_export]
+macro_rules! kprint {
+    ($($arg:tt)*) => { $crate::console::print(format_args!($($arg)*)) };
+}
+
+#[macro_export]
+macro_rules! kprintln {
+    () => { $crate::console::print(format_args!("\n")) };
+    ($($arg:tt)*) => { $crate::console::print(format_args!("{}\n", format_args!($($arg)*))) };
+}
