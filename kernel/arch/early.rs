@@ -185,6 +185,25 @@ impl EarlyUart {
     }
 }
 
+/// Names the common cores without VHE, else prints the MIDR. Each name is its own call so
+/// that only PC-relative references to the literals are generated.
+fn put_model(uart: &EarlyUart, midr: u64) {
+    let arm = (midr >> 24) & 0xff == 0x41;
+    let part = (midr >> 4) & 0xfff;
+    if arm && part == 0xd08 {
+        uart.puts(b"cortex-a72");
+    } else if arm && part == 0xd07 {
+        uart.puts(b"cortex-a57");
+    } else if arm && part == 0xd03 {
+        uart.puts(b"cortex-a53");
+    } else if arm && part == 0xd04 {
+        uart.puts(b"cortex-a35");
+    } else {
+        uart.puts(b"MIDR ");
+        uart.put_hex(midr);
+    }
+}
+
 fn read_midr() -> u64 {
     let midr: u64;
     // SAFETY: reading MIDR_EL1 has no side effects and is allowed at EL1 and EL2.
@@ -203,8 +222,8 @@ extern "C" fn keel_early_refuse(dtb: usize, reason: u64, detail: u64) -> ! {
         uart.put(b'0' + (detail & 3) as u8);
         uart.puts(b", not EL2; QEMU needs -M virt,virtualization=on\n");
     } else if reason == REFUSE_NO_VHE {
-        uart.puts(b"this CPU (MIDR ");
-        uart.put_hex(read_midr());
+        uart.puts(b"this CPU (");
+        put_model(&uart, read_midr());
         uart.puts(b") has no VHE (ID_AA64MMFR1_EL1.VH = 0); use -cpu cortex-a76, neoverse-n1 or max\n");
     } else {
         uart.puts(b"unknown early failure\n");

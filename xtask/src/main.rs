@@ -1,14 +1,24 @@
-//! Keel's host tool: `cargo xtask build|run|systest`.
+//! Keel's host tool: `cargo xtask build|run|systest|bench`.
 
+mod bench;
+mod console;
 mod elf;
 mod image;
+mod options;
+mod qemu;
+mod qmp;
+mod runner;
+mod systest;
 
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: cargo xtask <command>
+const USAGE: &str = "usage: cargo xtask <command> [options]
 
 commands:
   build              build the kernel and write target/keel/Image
+  run [options]      build Keel and boot it under QEMU (see `cargo xtask run --help`)
+  systest [options]  boot Keel under QEMU in the system-test cases and check its console
+  bench [NAME...]    measure (banner: seconds from QEMU start to the banner; Image size)
 ";
 
 fn main() -> ExitCode {
@@ -17,8 +27,12 @@ fn main() -> ExitCode {
         eprint!("{USAGE}");
         return ExitCode::from(2);
     };
+    let rest = &args[1..];
     let result = match command.as_str() {
         "build" => image::build().map(|path| println!("{}", path.display())),
+        "run" => return ExitCode::from(runner::command(rest)),
+        "systest" => return ExitCode::from(systest::command(rest)),
+        "bench" => return ExitCode::from(bench::command(rest)),
         "help" | "--help" | "-h" => {
             print!("{USAGE}");
             Ok(())

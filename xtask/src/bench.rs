@@ -1,0 +1,213 @@
+//! `cargo xtask bench [NAME...]`: measurements printed as tables (not timed tests).
+//!
+//! `banner`: seconds from QEMU's start to Keel's banner, 1 and 4 CPUs, median of several
+//! boots, and the size of the kernel Image.
+
+use crate::options::{self, Parsed, RunOptions};
+use crate::runner::{self, Input, Piped};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const USAGE: &str = "usage: cargo xtask bench [banner] [--runs N] [--cpu MODEL] [--kernel PATH]
+
+benchmarks (all when none is named):
+  banner          seconds from QEMU start to the banner with 1 and 4 CPUs (median), Image size
+
+  --runs N        boots per configuration (default 5)
+  --cpu MODEL     CPU model (default cortex-a76)
+  --kernel PATH   measure this Image instead of building target/keel/Image
+";
+
+const BENCHMARKS: &[&str] = &["banner"];
+
+#[derive(Debug, PartialEq)]
+pub struct BenchArgs {
+    pub names: Vec<String>,
+    pub runs: usize,
+    pub cpu: String,
+    pub kernel: Option<PathBuf>,
+}
+
+pub fn parse_args(args: &[String]) -> Result<Option<BenchArgs>, String> {
+    let mut parsed =
+        BenchArgs { names: Vec::new(), runs: 5, cpu: options::DEFAULT_CPU.into(), kernel: None };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline.clone().or_else(|| args.next().cloned()).ok_or(format!("{name} needs a value"))
+        };
+        match name {
+            "--runs" => {
+                let text = value()?;
+                parsed.runs = match text.parse::<usize>() {
+                    Ok(n) if (1..=100).contains(&n) => n,
+                    _ => return Err(format!("--runs wants a number from 1 to 100, not `{text}`")),
+                }
+            }
+            "--cpu" => parsed.cpu = value()?,
+            "--kernel" => parsed.kernel = Some(PathBuf::from(value()?)),
+            "-h" | "--help" => return Ok(None),
+            benchmark if BENCHMARKS.contains(&benchmark) => parsed.names.push(benchmark.into()),
+            other => return Err(format!("unknown benchmark or option `{other}`\n{USAGE}")),
+        }
+    }
+    if parsed.names.is_empty() {
+        parsed.names = BENCHMARKS.iter().map(|s| s.to_string()).collect();
+    }
+    Ok(Some(parsed))
+}
+
+/// The median of some durations (the mean of the middle two for an even count).
+pub fn median(values: &[Duration]) -> Option<Duration> {
+    let mut sorted = values.to_vec();
+    sorted.sort();
+    let middle = sorted.len() / 2;
+    match sorted.len() {
+        0 => None,
+        n if n % 2 == 1 => Some(sorted[middle]),
+        _ => Some((sorted[middle - 1] + sorted[middle]) / 2),
+    }
+}
+
+/// One boot to the banner; Keel is powered off right after it.
+fn time_to_banner(cpu: &str, smp: u32, image: &Path) -> Result<Duration, String> {
+    let args =
+        ["--cpu", cpu, "--smp", &smp.to_string(), "--timeout", "120", "--quiet-after-eof", "0"];
+    let options: RunOptions = match options::parse_run_args(&args)? {
+        Parsed::Run(options) => options,
+        Parsed::Help => unreachable!("no --help in fixed arguments"),
+    };
+    let outcome = runner::run_piped(
+        &options,
+        image,
+        Piped { input: Input::Bytes(Vec::new()), echo: false, keep_lines: 20 },
+    )?;
+    match (outcome.banner_after, outcome.code) {
+        (Some(after), 0) => Ok(after),
+        _ => {
+            let reason = outcome.reason.unwrap_or_else(|| "no banner".into());
+            let tail: Vec<String> = outcome.console.iter().map(|l| format!("    | {l}")).collect();
+            Err(format!("boot with {cpu} x{smp} failed: {reason}\n{}", tail.join("\n")))
+        }
+    }
+}
+
+fn banner(args: &BenchArgs, image: &Path) -> Result<(), String> {
+    let progress = std::io::stderr().is_terminal();
+    let mut rows = Vec::new();
+    for smp in [1u32, 4] {
+        let mut times = Vec::new();
+        for run in 1..=args.runs {
+            if progress {
+                eprint!("\rbench banner: {} x{smp}, boot {run}/{} ", args.cpu, args.runs);
+            }
+            times.push(time_to_banner(&args.cpu, smp, image)?);
+        }
+        rows.push((smp, times));
+    }
+    if progress {
+        eprintln!();
+    }
+    println!(
+        "bench banner: seconds from QEMU start to the banner ({}, {} MiB, median of {})",
+        args.cpu,
+        options::DEFAULT_MEM_MIB,
+        args.runs
+    );
+    println!("{:>6}  {:>8}  {:>8}  {:>8}", "CPUs", "median", "min", "max");
+    let mut medians = Vec::new();
+    for (smp, times) in &rows {
+        let median = median(times).unwrap_or_default();
+        medians.push(median);
+        let min = times.iter().min().copied().unwrap_or_default();
+        let max = times.iter().max().copied().unwrap_or_default();
+        println!(
+            "{smp:>6}  {:>8.3}  {:>8.3}  {:>8.3}",
+            median.as_secs_f64(),
+            min.as_secs_f64(),
+            max.as_secs_f64()
+        );
+    }
+    if let [one, four] = medians[..] {
+        if !one.is_zero() {
+            println!("ratio x4/x1: {:.2}", four.as_secs_f64() / one.as_secs_f64());
+        }
+    }
+    let size = std::fs::metadata(image).map_err(|e| format!("{}: {e}", image.display()))?.len();
+    println!("kernel Image: {size} bytes ({:.1} KiB), {}", size as f64 / 1024.0, image.display());
+    Ok(())
+}
+
+/// `cargo xtask bench ...`; returns the process exit code.
+pub fn command(args: &[String]) -> u8 {
+    let args = match parse_args(args) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            print!("{USAGE}");
+            return 0;
+        }
+        Err(error) => {
+            eprintln!("bench: {error}");
+            return 2;
+        }
+    };
+    let image = match &args.kernel {
+        Some(path) if path.is_file() => path.clone(),
+        Some(path) => {
+            eprintln!("bench: no kernel Image at {}", path.display());
+            return 1;
+        }
+        None => match crate::image::build() {
+            Ok(path) => path,
+            Err(error) => {
+                eprintln!("bench: cannot build Keel: {error}");
+                return 1;
+            }
+        },
+    };
+    for name in &args.names {
+        let result = match name.as_str() {
+            "banner" => banner(&args, &image),
+            other => Err(format!("unknown benchmark `{other}`")),
+        };
+        if let Err(error) = result {
+            if std::io::stderr().is_terminal() {
+                eprintln!();
+            }
+            eprintln!("bench: {error}");
+            return 1;
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn medians() {
+        let ms = |v: &[u64]| v.iter().map(|&m| Duration::from_millis(m)).collect::<Vec<_>>();
+        assert_eq!(median(&ms(&[])), None);
+        assert_eq!(median(&ms(&[5, 1, 3])), Some(Duration::from_millis(3)));
+        assert_eq!(median(&ms(&[4, 1, 3, 2])), Some(Duration::from_micros(2500)));
+    }
+
+    #[test]
+    fn arguments() {
+        let args = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let all = args(&[]).unwrap().unwrap();
+        assert_eq!(all.names, vec!["banner"]);
+        assert_eq!(all.runs, 5);
+        let some = args(&["banner", "--runs=3", "--cpu", "max"]).unwrap().unwrap();
+        assert_eq!((some.runs, some.cpu.as_str()), (3, "max"));
+        assert!(args(&["net"]).is_err());
+        assert!(args(&["--runs", "0"]).is_err());
+        assert_eq!(args(&["-h"]).unwrap(), None);
+    }
+}

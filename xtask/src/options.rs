@@ -1,0 +1,308 @@
+//! Options of `cargo xtask run` (also used by the system tests and benchmarks): parsing and
+//! validation only, no side effects.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_CPU: &str = "cortex-a76";
+pub const DEFAULT_SMP: u32 = 2;
+pub const DEFAULT_MEM_MIB: u64 = 2048;
+pub const MAX_SMP: u32 = 64;
+/// Smallest RAM size the runner accepts; Keel needs room for itself, its heap and the DTB.
+pub const MIN_MEM_MIB: u64 = 64;
+/// Largest RAM size the runner accepts (1 TiB).
+pub const MAX_MEM_MIB: u64 = 1 << 20;
+pub const DEFAULT_QUIET_AFTER_EOF: Duration = Duration::from_secs(2);
+
+pub const RUN_USAGE: &str = "usage: cargo xtask run [options] [-- extra QEMU arguments]
+
+options:
+  --cpu MODEL              QEMU CPU model (default cortex-a76; `max` means max,pauth-impdef=on)
+  --smp N                  number of CPUs, 1..=64 (default 2)
+  --mem SIZE               RAM size such as 512M or 2G (default 2G)
+  --append ARGS            Keel's boot arguments (QEMU -append), e.g. keel.selftest
+  --timeout SECS           kill QEMU and exit 124 after SECS seconds
+  --no-virtualization      leave out virtualization=on (Keel must refuse to boot)
+  --timing                 print `run: banner after X.XXX s` to stderr at the end
+  --quiet-after-eof SECS   piped input: once input ended and the banner was seen, press the
+                           power button after the console was quiet this long (default 2)
+  --kernel PATH            boot this Image instead of building target/keel/Image
+";
+
+/// A RAM size, kept in MiB (QEMU gets `<MiB>M`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemSize {
+    pub mib: u64,
+}
+
+impl MemSize {
+    /// The value for QEMU's `-m`.
+    pub fn qemu_arg(self) -> String {
+        format!("{}M", self.mib)
+    }
+}
+
+/// Everything `cargo xtask run` was asked to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunOptions {
+    pub cpu: String,
+    pub smp: u32,
+    pub mem: MemSize,
+    pub append: Option<String>,
+    pub timeout: Option<Duration>,
+    pub virtualization: bool,
+    pub timing: bool,
+    pub quiet_after_eof: Duration,
+    /// A prebuilt Image to boot instead of building one.
+    pub kernel: Option<PathBuf>,
+    /// Arguments after `--`, appended to QEMU's command line as they are.
+    pub extra_qemu_args: Vec<String>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            cpu: DEFAULT_CPU.into(),
+            smp: DEFAULT_SMP,
+            mem: MemSize { mib: DEFAULT_MEM_MIB },
+            append: None,
+            timeout: None,
+            virtualization: true,
+            timing: false,
+            quiet_after_eof: DEFAULT_QUIET_AFTER_EOF,
+            kernel: None,
+            extra_qemu_args: Vec::new(),
+        }
+    }
+}
+
+/// What the command line asked for: a run, or the help text.
+#[derive(Debug, PartialEq)]
+pub enum Parsed {
+    Run(RunOptions),
+    Help,
+}
+
+/// Parses a RAM size: a whole number with an optional K, M, G or T suffix (any case; no
+/// suffix means MiB, as in QEMU). It must be a whole number of MiB within the limits.
+pub fn parse_size(text: &str) -> Result<MemSize, String> {
+    let bad = || {
+        format!(
+            "`{text}` is not a memory size; write a whole number with a unit, such as 512M or 2G"
+        )
+    };
+    let text_trimmed = text.trim();
+    let (digits, unit) = match text_trimmed.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => text_trimmed.split_at(at),
+        None => (text_trimmed, "M"),
+    };
+    if digits.is_empty() {
+        return Err(bad());
+    }
+    let number: u64 = digits.parse().map_err(|_| bad())?;
+    let kib_per_unit: u64 = match unit.to_ascii_uppercase().as_str() {
+        "K" => 1,
+        "M" => 1 << 10,
+        "G" => 1 << 20,
+        "T" => 1 << 30,
+        _ => return Err(bad()),
+    };
+    let kib = number.checked_mul(kib_per_unit).ok_or_else(bad)?;
+    if kib % 1024 != 0 {
+        return Err(format!("`{text}` is not a whole number of MiB"));
+    }
+    let mib = kib / 1024;
+    if !(MIN_MEM_MIB..=MAX_MEM_MIB).contains(&mib) {
+        return Err(format!("`{text}` is out of range: use between {MIN_MEM_MIB}M and 1T"));
+    }
+    Ok(MemSize { mib })
+}
+
+/// Parses a number of seconds (decimals allowed); zero only if `allow_zero`.
+pub fn parse_seconds(option: &str, text: &str, allow_zero: bool) -> Result<Duration, String> {
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{option} wants a number of seconds, not `{text}`"))?;
+    if !seconds.is_finite() || seconds < 0.0 || (!allow_zero && seconds == 0.0) || seconds > 1e7 {
+        return Err(format!("{option} `{text}` is out of range"));
+    }
+    Ok(Duration::from_secs_f64(seconds))
+}
+
+/// Parses the CPU count: 1..=64.
+pub fn parse_smp(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(n) if (1..=MAX_SMP).contains(&n) => Ok(n),
+        _ => Err(format!("--smp wants a number of CPUs from 1 to {MAX_SMP}, not `{text}`")),
+    }
+}
+
+/// Parses `cargo xtask run` arguments. Options take their value as the next argument or
+/// after `=` (`--smp 4`, `--smp=4`); everything after `--` goes to QEMU unchanged.
+pub fn parse_run_args<S: AsRef<str>>(args: &[S]) -> Result<Parsed, String> {
+    let mut options = RunOptions::default();
+    let mut index = 0;
+    while index < args.len() {
+        let arg = args[index].as_ref();
+        index += 1;
+        if arg == "--" {
+            options.extra_qemu_args =
+                args[index..].iter().map(|a| a.as_ref().to_string()).collect();
+            break;
+        }
+        let (name, inline_value) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value.to_string())),
+            _ => (arg, None),
+        };
+        let mut value = |name: &str| -> Result<String, String> {
+            if let Some(value) = inline_value.clone() {
+                return Ok(value);
+            }
+            let value = args
+                .get(index)
+                .map(|v| v.as_ref().to_string())
+                .ok_or_else(|| format!("{name} needs a value"))?;
+            index += 1;
+            Ok(value)
+        };
+        let flag = |name: &str| -> Result<(), String> {
+            match inline_value {
+                Some(_) => Err(format!("{name} takes no value")),
+                None => Ok(()),
+            }
+        };
+        match name {
+            "-h" | "--help" => return Ok(Parsed::Help),
+            "--cpu" => {
+                let cpu = value(name)?;
+                if cpu.is_empty() || cpu.starts_with('-') || cpu.contains(char::is_whitespace) {
+                    return Err(format!("--cpu wants a QEMU CPU model name, not `{cpu}`"));
+                }
+                options.cpu = cpu;
+            }
+            "--smp" => options.smp = parse_smp(&value(name)?)?,
+            "--mem" => options.mem = parse_size(&value(name)?)?,
+            "--append" => options.append = Some(value(name)?),
+            "--timeout" => options.timeout = Some(parse_seconds(name, &value(name)?, false)?),
+            "--quiet-after-eof" => {
+                options.quiet_after_eof = parse_seconds(name, &value(name)?, true)?
+            }
+            "--kernel" => options.kernel = Some(PathBuf::from(value(name)?)),
+            "--no-virtualization" => {
+                flag(name)?;
+                options.virtualization = false;
+            }
+            "--timing" => {
+                flag(name)?;
+                options.timing = true;
+            }
+            other => return Err(format!("unknown option `{other}` (see cargo xtask run --help)")),
+        }
+    }
+    Ok(Parsed::Run(options))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(args: &[&str]) -> RunOptions {
+        match parse_run_args(args).unwrap() {
+            Parsed::Run(options) => options,
+            Parsed::Help => panic!("help"),
+        }
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("2G").unwrap().mib, 2048);
+        assert_eq!(parse_size("2g").unwrap().mib, 2048);
+        assert_eq!(parse_size("512M").unwrap().mib, 512);
+        assert_eq!(parse_size("512").unwrap().mib, 512);
+        assert_eq!(parse_size("1T").unwrap().mib, 1 << 20);
+        assert_eq!(parse_size("65536K").unwrap().mib, 64);
+        assert_eq!(parse_size("1G").unwrap().qemu_arg(), "1024M");
+        for bad in ["", "G", "2GB", "2 G", "1.5G", "-1G", "two", "2X", "0", "32M", "2T", "1025K"] {
+            assert!(parse_size(bad).is_err(), "{bad} accepted");
+        }
+        assert!(parse_size("99999999999999999999G").is_err());
+        assert!(parse_size("9999999999999999T").is_err());
+    }
+
+    #[test]
+    fn defaults() {
+        let options = run(&[]);
+        assert_eq!(options, RunOptions::default());
+        assert_eq!(options.cpu, "cortex-a76");
+        assert_eq!(options.smp, 2);
+        assert_eq!(options.mem.mib, 2048);
+        assert!(options.virtualization);
+        assert_eq!(options.quiet_after_eof, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn all_options() {
+        let options = run(&[
+            "--cpu",
+            "max",
+            "--smp=4",
+            "--mem",
+            "1G",
+            "--append",
+            "keel.selftest a=b",
+            "--timeout",
+            "1.5",
+            "--no-virtualization",
+            "--timing",
+            "--quiet-after-eof=0",
+            "--kernel",
+            "/tmp/Image",
+            "--",
+            "-s",
+            "-S",
+        ]);
+        assert_eq!(options.cpu, "max");
+        assert_eq!(options.smp, 4);
+        assert_eq!(options.mem.mib, 1024);
+        assert_eq!(options.append.as_deref(), Some("keel.selftest a=b"));
+        assert_eq!(options.timeout, Some(Duration::from_millis(1500)));
+        assert!(!options.virtualization);
+        assert!(options.timing);
+        assert_eq!(options.quiet_after_eof, Duration::ZERO);
+        assert_eq!(options.kernel, Some(PathBuf::from("/tmp/Image")));
+        assert_eq!(options.extra_qemu_args, vec!["-s", "-S"]);
+    }
+
+    #[test]
+    fn cpu_models_with_properties_pass_through() {
+        assert_eq!(run(&["--cpu", "max,sve=off"]).cpu, "max,sve=off");
+        assert_eq!(run(&["--cpu=neoverse-n1"]).cpu, "neoverse-n1");
+    }
+
+    #[test]
+    fn errors() {
+        for (args, needle) in [
+            (&["--smp", "0"][..], "1 to 64"),
+            (&["--smp", "65"][..], "1 to 64"),
+            (&["--smp", "x"][..], "1 to 64"),
+            (&["--smp"][..], "needs a value"),
+            (&["--mem", "lots"][..], "not a memory size"),
+            (&["--timeout", "0"][..], "out of range"),
+            (&["--timeout", "soon"][..], "seconds"),
+            (&["--quiet-after-eof", "-1"][..], "out of range"),
+            (&["--cpu", "--smp"][..], "CPU model"),
+            (&["--timing=yes"][..], "takes no value"),
+            (&["--frobnicate"][..], "unknown option"),
+            (&["extra"][..], "unknown option"),
+        ] {
+            let error = parse_run_args(args).unwrap_err();
+            assert!(error.contains(needle), "{args:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn help() {
+        assert_eq!(parse_run_args(&["--smp", "2", "--help"]).unwrap(), Parsed::Help);
+    }
+}

@@ -1,0 +1,138 @@
+//! The QEMU command line: one place that decides how Keel is started.
+
+use crate::options::RunOptions;
+use std::path::Path;
+
+/// The QEMU binary; `KEEL_QEMU` overrides it (handy to try another build of QEMU).
+pub fn binary() -> String {
+    std::env::var("KEEL_QEMU")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| "qemu-system-aarch64".into())
+}
+
+/// How the console (the PL011) is wired.
+#[derive(Debug, Clone, Copy)]
+pub enum Console<'a> {
+    /// Interactive: the terminal, multiplexed with the QEMU monitor (Ctrl-A X quits, Ctrl-A C
+    /// switches to the monitor).
+    Terminal,
+    /// Pipes: QEMU's stdin/stdout carry the console; no monitor; QMP on this Unix socket.
+    Piped { qmp_socket: &'a Path },
+}
+
+/// The CPU model as QEMU gets it: `max` means `max,pauth-impdef=on`, which boots much
+/// faster under TCG (QEMU's own pointer-authentication algorithm instead of QARMA).
+pub fn cpu_arg(cpu: &str) -> String {
+    if cpu == "max" {
+        "max,pauth-impdef=on".into()
+    } else {
+        cpu.into()
+    }
+}
+
+/// The `-M` value.
+pub fn machine_arg(options: &RunOptions) -> String {
+    if options.virtualization {
+        "virt,virtualization=on,gic-version=3".into()
+    } else {
+        "virt,gic-version=3".into()
+    }
+}
+
+/// All arguments after the QEMU binary name.
+pub fn args(options: &RunOptions, image: &Path, console: Console) -> Vec<String> {
+    let mut args: Vec<String> = vec![
+        "-M".into(),
+        machine_arg(options),
+        "-cpu".into(),
+        cpu_arg(&options.cpu),
+        "-smp".into(),
+        options.smp.to_string(),
+        "-m".into(),
+        options.mem.qemu_arg(),
+        "-kernel".into(),
+        image.display().to_string(),
+    ];
+    if let Some(append) = &options.append {
+        args.extend(["-append".into(), append.clone()]);
+    }
+    args.extend(["-display", "none", "-nodefaults", "-no-user-config"].map(String::from));
+    match console {
+        Console::Terminal => args.extend(["-serial".into(), "mon:stdio".into()]),
+        Console::Piped { qmp_socket } => {
+            args.extend(["-serial", "stdio", "-monitor", "none", "-qmp"].map(String::from));
+            args.push(format!("unix:{},server=on,wait=off", qmp_socket.display()));
+        }
+    }
+    args.extend(options.extra_qemu_args.iter().cloned());
+    args
+}
+
+/// A command line for people to read and paste: arguments with spaces or shell
+/// metacharacters are single-quoted.
+pub fn display_command(binary: &str, args: &[String]) -> String {
+    let quote = |arg: &str| {
+        let plain = !arg.is_empty()
+            && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_.,:/=+@%".contains(c));
+        if plain {
+            arg.to_string()
+        } else {
+            format!("'{}'", arg.replace('\'', r"'\''"))
+        }
+    };
+    std::iter::once(binary)
+        .chain(args.iter().map(String::as_str))
+        .map(quote)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::options::{parse_run_args, Parsed};
+
+    fn options(args: &[&str]) -> RunOptions {
+        match parse_run_args(args).unwrap() {
+            Parsed::Run(options) => options,
+            Parsed::Help => unreachable!(),
+        }
+    }
+
+    #[test]
+    fn piped_command_line() {
+        let args = args(
+            &options(&["--append", "keel.selftest"]),
+            Path::new("target/keel/Image"),
+            Console::Piped { qmp_socket: Path::new("/tmp/x/qmp.sock") },
+        );
+        assert_eq!(
+            display_command("qemu-system-aarch64", &args),
+            "qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu cortex-a76 -smp 2 \
+             -m 2048M -kernel target/keel/Image -append keel.selftest -display none -nodefaults \
+             -no-user-config -serial stdio -monitor none \
+             -qmp unix:/tmp/x/qmp.sock,server=on,wait=off"
+        );
+    }
+
+    #[test]
+    fn terminal_command_line() {
+        let args = args(
+            &options(&["--cpu", "max", "--smp", "4", "--no-virtualization", "--", "-s"]),
+            Path::new("Image"),
+            Console::Terminal,
+        );
+        assert_eq!(
+            args.join(" "),
+            "-M virt,gic-version=3 -cpu max,pauth-impdef=on -smp 4 -m 2048M -kernel Image \
+             -display none -nodefaults -no-user-config -serial mon:stdio -s"
+        );
+    }
+
+    #[test]
+    fn quoting() {
+        let shown = display_command("q", &["a b".into(), "it's".into(), "".into(), "x=1".into()]);
+        assert_eq!(shown, r"q 'a b' 'it'\''s' '' x=1");
+    }
+}
