@@ -152,10 +152,14 @@ unsafe extern "C" {
     fn keel_try_landing();
 }
 
+/// A `try_call` whose function took a synchronous exception (already reported).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Faulted;
+
 /// Runs `f(arg)` so that a synchronous exception inside it produces a crash report and an
 /// `Err` instead of stopping the CPU. Interrupts stay as they are; `f` must not rely on
 /// destructors running (a fault skips them).
-pub fn try_call(f: extern "C" fn(u64) -> u64, arg: u64) -> Result<u64, ()> {
+pub fn try_call(f: extern "C" fn(u64) -> u64, arg: u64) -> Result<u64, Faulted> {
     let mut point = RecoveryPoint::default();
     let cpu = cpu::current();
     let was_enabled = cpu::irq_save();
@@ -168,7 +172,7 @@ pub fn try_call(f: extern "C" fn(u64) -> u64, arg: u64) -> Result<u64, ()> {
     cpu.recovery.store(core::ptr::null_mut(), Ordering::Release);
     cpu::irq_restore(was_enabled);
     if outcome.faulted != 0 {
-        Err(())
+        Err(Faulted)
     } else {
         Ok(outcome.value)
     }
