@@ -1,0 +1,286 @@
+//! The system-call ABI shared by the Keel kernel and user space.
+//!
+//! Calling convention: `svc #0` with the call number in x8 and up to six arguments in
+//! x0..x5; the result comes back in x0. A result in `-4095..=-1` is an [`Error`]; any other
+//! value is the call's success value. Pointers are user virtual addresses; the kernel
+//! checks every pointer and length and answers [`Error::BadAddress`] instead of faulting.
+#![cfg_attr(not(test), no_std)]
+#![forbid(unsafe_code)]
+
+/// System-call numbers (x8).
+pub mod call {
+    /// `write(fd, ptr, len) -> bytes`: fd 1 and 2 are the console.
+    pub const WRITE: u64 = 1;
+    /// `read(fd, ptr, len, timeout_ns) -> bytes`: fd 0 is the console. Blocks until at
+    /// least one byte is there or `timeout_ns` passes (then 0); `u64::MAX` waits forever.
+    pub const READ: u64 = 2;
+    /// `spawn(path_ptr, path_len, argv_ptr, argc) -> pid`: runs an ELF from the initrd.
+    /// `argv_ptr` points at `argc` [`super::StrRef`]s.
+    pub const SPAWN: u64 = 3;
+    /// `wait(pid, status_ptr, flags) -> pid`: reaps a child (`pid` = u64::MAX: any child)
+    /// and writes a [`super::WaitStatus`]; with [`super::WAIT_NOHANG`] returns 0 at once if
+    /// none has ended.
+    pub const WAIT: u64 = 4;
+    /// `exit(code) -> !`.
+    pub const EXIT: u64 = 5;
+    /// `kill(pid) -> 0`: ends a process (not init, not a kernel thread).
+    pub const KILL: u64 = 6;
+    /// `sleep(ns) -> 0`.
+    pub const SLEEP: u64 = 7;
+    /// `yield() -> 0`.
+    pub const YIELD: u64 = 8;
+    /// `time() -> ns` since boot (monotonic).
+    pub const TIME: u64 = 9;
+    /// `thread_list(ptr, max) -> total`: fills up to `max` [`super::ThreadInfo`]s and
+    /// returns how many threads exist (user processes, kernel threads, vCPUs).
+    pub const THREAD_LIST: u64 = 10;
+    /// `mem_stats(ptr) -> 0`: writes a [`super::MemStats`].
+    pub const MEM_STATS: u64 = 11;
+    /// `poweroff() -> !`.
+    pub const POWEROFF: u64 = 12;
+    /// `reboot() -> !`.
+    pub const REBOOT: u64 = 13;
+    /// `getpid() -> pid`.
+    pub const GETPID: u64 = 14;
+    /// `cpu_list(ptr, max) -> total`: fills up to `max` [`super::CpuInfo`]s.
+    pub const CPU_LIST: u64 = 15;
+}
+
+/// Errors, returned as their negative code in x0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(i64)]
+pub enum Error {
+    /// A pointer or length does not lie in the caller's mapped memory.
+    BadAddress = -1,
+    /// An argument is out of range or malformed (bad UTF-8, too long, unknown fd).
+    InvalidArgument = -2,
+    /// No such file, process or call.
+    NotFound = -3,
+    /// The kernel is out of memory.
+    NoMemory = -4,
+    /// `wait`: the caller has no such child.
+    NoChild = -5,
+    /// The file is not a runnable ELF for Keel.
+    NotExecutable = -6,
+    /// The operation is not allowed (e.g. killing init or a kernel thread).
+    NotPermitted = -7,
+    /// The system call number is unknown.
+    NoSuchCall = -8,
+    /// Too many processes, arguments or bytes.
+    TooBig = -9,
+}
+
+impl Error {
+    /// All errors, for decoding.
+    pub const ALL: [Error; 9] = [
+        Error::BadAddress,
+        Error::InvalidArgument,
+        Error::NotFound,
+        Error::NoMemory,
+        Error::NoChild,
+        Error::NotExecutable,
+        Error::NotPermitted,
+        Error::NoSuchCall,
+        Error::TooBig,
+    ];
+
+    /// The value placed in x0.
+    pub const fn to_raw(self) -> u64 {
+        self as i64 as u64
+    }
+
+    /// A short description for messages.
+    pub const fn message(self) -> &'static str {
+        match self {
+            Error::BadAddress => "bad address",
+            Error::InvalidArgument => "invalid argument",
+            Error::NotFound => "not found",
+            Error::NoMemory => "out of memory",
+            Error::NoChild => "no such child",
+            Error::NotExecutable => "not an executable",
+            Error::NotPermitted => "not permitted",
+            Error::NoSuchCall => "no such system call",
+            Error::TooBig => "too big",
+        }
+    }
+}
+
+impl core::fmt::Display for Error {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+/// Decodes x0: an error code, or the success value.
+pub fn decode(raw: u64) -> Result<u64, Error> {
+    let signed = raw as i64;
+    if (-4095..0).contains(&signed) {
+        Err(Error::ALL.iter().copied().find(|e| *e as i64 == signed).unwrap_or(Error::InvalidArgument))
+    } else {
+        Ok(raw)
+    }
+}
+
+/// Encodes a result for x0.
+pub fn encode(result: Result<u64, Error>) -> u64 {
+    match result {
+        Ok(value) => value,
+        Err(error) => error.to_raw(),
+    }
+}
+
+/// A string argument: pointer and length in the caller's memory.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StrRef {
+    pub ptr: u64,
+    pub len: u64,
+}
+
+/// `wait` flag: do not block.
+pub const WAIT_NOHANG: u64 = 1;
+/// `wait` with this pid: any child.
+pub const ANY_CHILD: u64 = u64::MAX;
+
+/// How a process ended.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WaitStatus {
+    pub pid: u64,
+    /// [`EXITED`], [`KILLED`] or [`FAULTED`].
+    pub how: u64,
+    /// The exit code when `how == EXITED`.
+    pub code: i64,
+}
+
+/// The process called `exit`.
+pub const EXITED: u64 = 0;
+/// The process was killed with `kill`.
+pub const KILLED: u64 = 1;
+/// The process was killed for a fault or a bad system call; the kernel printed why.
+pub const FAULTED: u64 = 2;
+
+/// Longest name in [`ThreadInfo`].
+pub const NAME_LEN: usize = 32;
+
+/// One thread as `thread_list` reports it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ThreadInfo {
+    /// Thread id (for user processes, the pid).
+    pub tid: u64,
+    /// The owning process's pid (0 for kernel threads).
+    pub pid: u64,
+    /// The parent process's pid (0 if none).
+    pub parent: u64,
+    /// [`KIND_KERNEL`], [`KIND_USER`] or [`KIND_VCPU`].
+    pub kind: u32,
+    /// [`STATE_RUNNING`], [`STATE_READY`], [`STATE_BLOCKED`] or [`STATE_EXITED`].
+    pub state: u32,
+    /// CPU it runs or last ran on.
+    pub cpu: u32,
+    /// Scheduling weight (1024 = normal).
+    pub weight: u32,
+    /// CPU time used, in nanoseconds.
+    pub cpu_time_ns: u64,
+    /// The name, NUL-padded.
+    pub name: [u8; NAME_LEN],
+}
+
+impl Default for ThreadInfo {
+    fn default() -> Self {
+        Self { tid: 0, pid: 0, parent: 0, kind: 0, state: 0, cpu: 0, weight: 0, cpu_time_ns: 0, name: [0; NAME_LEN] }
+    }
+}
+
+impl ThreadInfo {
+    /// The name as text (up to the first NUL; invalid UTF-8 shows as `?`).
+    pub fn name(&self) -> &str {
+        let len = self.name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
+        core::str::from_utf8(&self.name[..len]).unwrap_or("?")
+    }
+}
+
+/// Copies `text` into a fixed, NUL-padded name field (cut at a character boundary).
+pub fn name_field(text: &str) -> [u8; NAME_LEN] {
+    let mut field = [0; NAME_LEN];
+    let mut len = text.len().min(NAME_LEN);
+    while !text.is_char_boundary(len) {
+        len -= 1;
+    }
+    field[..len].copy_from_slice(&text.as_bytes()[..len]);
+    field
+}
+
+pub const KIND_KERNEL: u32 = 0;
+pub const KIND_USER: u32 = 1;
+pub const KIND_VCPU: u32 = 2;
+
+pub const STATE_RUNNING: u32 = 0;
+pub const STATE_READY: u32 = 1;
+pub const STATE_BLOCKED: u32 = 2;
+pub const STATE_EXITED: u32 = 3;
+
+/// Memory as `mem_stats` reports it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MemStats {
+    /// RAM the machine has.
+    pub total_bytes: u64,
+    /// RAM the frame allocator can hand out.
+    pub usable_bytes: u64,
+    /// Of that, free now.
+    pub free_bytes: u64,
+    /// Kernel heap size and use.
+    pub heap_bytes: u64,
+    pub heap_used_bytes: u64,
+}
+
+/// One CPU as `cpu_list` reports it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CpuInfo {
+    pub index: u32,
+    pub online: u32,
+    pub mpidr: u64,
+    /// Threads waiting to run on it.
+    pub ready: u64,
+    /// Time spent idle and busy since boot, in nanoseconds.
+    pub idle_ns: u64,
+    pub busy_ns: u64,
+    /// Timer interrupts taken.
+    pub ticks: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_round_trip() {
+        for error in Error::ALL {
+            assert_eq!(decode(encode(Err(error))), Err(error));
+        }
+        assert_eq!(decode(encode(Ok(42))), Ok(42));
+        assert_eq!(decode(u64::MAX - 5000), Ok(u64::MAX - 5000));
+        assert_eq!(decode((-4000i64) as u64), Err(Error::InvalidArgument));
+    }
+
+    #[test]
+    fn names_are_cut_and_padded() {
+        let info = ThreadInfo { name: name_field("shell"), ..Default::default() };
+        assert_eq!(info.name(), "shell");
+        let long = "x".repeat(40);
+        assert_eq!(name_field(&long).len(), NAME_LEN);
+        assert_eq!(ThreadInfo { name: name_field("ééééééééééééééééé"), ..Default::default() }.name().chars().count(), 16);
+    }
+
+    #[test]
+    fn structures_have_stable_sizes() {
+        assert_eq!(core::mem::size_of::<ThreadInfo>(), 80);
+        assert_eq!(core::mem::size_of::<WaitStatus>(), 24);
+        assert_eq!(core::mem::size_of::<MemStats>(), 40);
+        assert_eq!(core::mem::size_of::<CpuInfo>(), 48);
+        assert_eq!(core::mem::size_of::<StrRef>(), 16);
+    }
+}
