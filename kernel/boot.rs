@@ -68,6 +68,7 @@ extern "C" fn keel_primary_main(dtb_pa: u64, phys_base: u64) -> ! {
 
     setup_memory(&platform, dtb_pa, dtb.len() as u64, phys_base);
     setup_interrupts(&platform);
+    crate::sched::init_this_cpu();
     cpu::current().online.store(true, Ordering::Release);
     start_secondaries(&platform, phys_base);
 
@@ -78,11 +79,39 @@ extern "C" fn keel_primary_main(dtb_pa: u64, phys_base: u64) -> ! {
         cpu::online_count(),
         ram_mib
     );
-    if options.selftest {
-        crate::selftest::run();
-        power::power_off();
+    for online in cpu::online().map(|c| c.index).collect::<alloc::vec::Vec<_>>() {
+        crate::exec::start_on(online);
     }
+    if options.selftest {
+        let tests = crate::sched::spawn_kernel("selftest", || {
+            crate::selftest::run();
+            power::power_off();
+        });
+        if tests.is_none() {
+            refuse(format_args!("no memory for the self-test thread"));
+        }
+        smp::idle_loop();
+    }
+    crate::exec::spawn(console::feed_readers());
+    start_init(&platform);
     smp::idle_loop()
+}
+
+/// Starts `/init` from the initrd as process 1.
+fn start_init(platform: &Platform<'_>) {
+    let Some(initrd) = platform.initrd else {
+        kprintln!("keel: no initrd: nothing to run (scripts/run passes one)");
+        return;
+    };
+    let Some(va) = phys_to_virt(initrd.base) else { return };
+    // SAFETY: the loader placed the initrd at this range of RAM (named in /chosen); its
+    // frames are reserved, so nothing else writes them, and the linear map covers them.
+    let bytes = unsafe { core::slice::from_raw_parts(va as *const u8, initrd.size as usize) };
+    crate::fs::set_initrd(bytes);
+    let args = [alloc::string::String::from("init")];
+    if let Err(error) = crate::proc::spawn("/init", &args, 0) {
+        kprintln!("keel: cannot start /init: {error}");
+    }
 }
 
 fn setup_memory(platform: &Platform<'_>, dtb_pa: u64, dtb_len: u64, phys_base: u64) {
@@ -142,6 +171,7 @@ fn setup_interrupts(platform: &Platform<'_>) {
         refuse(format_args!("the device tree describes no architected timer"));
     };
     irq::register_private(smp::SGI_WORK, irq::on_ipi);
+    irq::register_private(crate::sched::SGI_RESCHED, crate::sched::on_resched_ipi);
     irq::register_private(timer_irqs.hyp_phys, timer::on_tick);
     if let Some(intid) = platform.uart.and_then(|uart| uart.intid) {
         irq::register_shared(intid, Trigger::Level, console::on_receive);

@@ -38,21 +38,84 @@ pub fn enable_receive_interrupt() {
     }
 }
 
+/// Fired by the receive interrupt; the console task waits on it.
+static RX_EVENT: crate::exec::IrqWaker = crate::exec::IrqWaker::new();
+/// Bytes the console task has handed to readers.
+static INPUT: IrqSpinlock<alloc::collections::VecDeque<u8>> = IrqSpinlock::new(alloc::collections::VecDeque::new());
+/// Threads blocked in a console read.
+static READERS: crate::sched::wait::WaitQueue = crate::sched::wait::WaitQueue::new();
+/// Most bytes readers may leave unread before new input is dropped.
+const INPUT_CAPACITY: usize = 64 * 1024;
+
+/// The console's first async consumer: the IRQ wakes this task, which moves received
+/// bytes to the readers' queue and wakes blocked readers.
+pub async fn feed_readers() {
+    loop {
+        RX_EVENT.wait().await;
+        let mut moved = false;
+        while let Some(byte) = read_byte() {
+            let mut input = INPUT.lock();
+            if input.len() < INPUT_CAPACITY {
+                input.push_back(byte);
+                moved = true;
+            }
+        }
+        if moved {
+            READERS.wake_all();
+        }
+    }
+}
+
+/// Blocks until console input is there (or `deadline_ns` passes, or `interrupted()` says
+/// stop) and copies up to `buffer.len()` bytes; returns how many.
+pub fn read_input(buffer: &mut [u8], deadline_ns: Option<u64>, interrupted: impl Fn() -> bool) -> usize {
+    let result = READERS.wait_until(deadline_ns, || {
+        if interrupted() {
+            return Some(0);
+        }
+        let mut input = INPUT.lock();
+        if input.is_empty() {
+            return None;
+        }
+        let mut n = 0;
+        while n < buffer.len() {
+            match input.pop_front() {
+                Some(byte) => {
+                    buffer[n] = byte;
+                    n += 1;
+                }
+                None => break,
+            }
+        }
+        Some(n)
+    });
+    result.unwrap_or(0)
+}
+
+/// Wakes console readers so they recheck (e.g. after a kill).
+pub fn wake_readers() {
+    READERS.wake_all();
+}
+
 /// The console's receive interrupt: move every waiting byte into the buffer.
 pub fn on_receive(_intid: u32) {
-    let console = CONSOLE.lock();
-    let Some(uart) = console.as_ref() else { return };
-    let mut rx = RX.lock();
-    while let Some(byte) = uart.read_byte() {
-        if rx.len == RX_CAPACITY {
-            rx.dropped += 1;
-            continue;
+    {
+        let console = CONSOLE.lock();
+        let Some(uart) = console.as_ref() else { return };
+        let mut rx = RX.lock();
+        while let Some(byte) = uart.read_byte() {
+            if rx.len == RX_CAPACITY {
+                rx.dropped += 1;
+                continue;
+            }
+            let tail = (rx.head + rx.len) % RX_CAPACITY;
+            rx.bytes[tail] = byte;
+            rx.len += 1;
         }
-        let tail = (rx.head + rx.len) % RX_CAPACITY;
-        rx.bytes[tail] = byte;
-        rx.len += 1;
+        uart.clear_interrupts();
     }
-    uart.clear_interrupts();
+    // Outside the console locks: waking takes scheduler locks.
+    RX_EVENT.fire();
 }
 
 /// The next received byte, if any.
@@ -65,6 +128,18 @@ pub fn read_byte() -> Option<u8> {
     rx.head = (rx.head + 1) % RX_CAPACITY;
     rx.len -= 1;
     Some(byte)
+}
+
+/// Writes raw bytes to the console (user output).
+pub fn write_bytes(bytes: &[u8]) {
+    if let Some(uart) = CONSOLE.lock().as_ref() {
+        for &byte in bytes {
+            if byte == b'\n' {
+                uart.write_byte(b'\r');
+            }
+            uart.write_byte(byte);
+        }
+    }
 }
 
 /// Writes formatted text to the console (nothing before the console exists).

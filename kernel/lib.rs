@@ -8,7 +8,10 @@
 extern crate alloc;
 
 pub mod cmdline;
+pub mod fs;
 pub mod mm;
+pub mod proc;
+pub mod sched;
 
 #[cfg(target_os = "none")]
 pub mod arch;
@@ -16,6 +19,8 @@ pub mod arch;
 mod boot;
 #[cfg(target_os = "none")]
 pub mod console;
+#[cfg(target_os = "none")]
+pub mod exec;
 #[cfg(target_os = "none")]
 mod irq;
 #[cfg(target_os = "none")]
@@ -26,3 +31,5 @@ mod power;
 mod selftest;
 #[cfg(target_os = "none")]
 pub mod sync;
+#[cfg(target_os = "none")]
+mod syscall;

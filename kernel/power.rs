@@ -28,6 +28,17 @@ pub fn power_off() -> ! {
     cpu::halt()
 }
 
+/// Resets the machine: says so, then PSCI SYSTEM_RESET.
+pub fn reboot() -> ! {
+    cpu::irq_save();
+    crate::console::force_print(format_args!("keel: reboot\n"));
+    if let Some(psci) = PSCI.get() {
+        psci.system_reset();
+    }
+    crate::console::force_print(format_args!("keel: no PSCI to reset with; halted\n"));
+    cpu::halt()
+}
+
 /// Arms the power button: `gpio` is the mapped PL061, `pin` the key's line.
 pub fn init_power_button(gpio: Pl061, pin: GpioPin, intid: u32) {
     gpio.clear(0xff);

@@ -1,6 +1,7 @@
 //! In-kernel self-tests on the real (emulated) machine, run with `keel.selftest`.
 
 use crate::arch::{cpu, exception, smp, timer};
+use crate::sched::{self, wait::WaitQueue};
 use crate::kprintln;
 use crate::mm::frames::FRAME_SIZE;
 use crate::mm::kernel_space;
@@ -18,6 +19,11 @@ const TESTS: &[(&str, Test)] = &[
     ("crash_report_null_read", crash_report_null_read),
     ("crash_report_write_to_kernel_text", crash_report_write_to_kernel_text),
     ("crash_report_undefined_instruction", crash_report_undefined_instruction),
+    ("threads_spawn_run_and_exit", threads_spawn_run_and_exit),
+    ("thread_sleep", thread_sleep),
+    ("fair_share_of_spinning_threads", fair_share_of_spinning_threads),
+    ("async_task_with_timer", async_task_with_timer),
+    ("context_switch_round_trip", context_switch_round_trip),
 ];
 
 /// Runs every self-test and prints `selftest: N passed, N failed`.
@@ -199,4 +205,132 @@ fn crash_report_write_to_kernel_text() -> Result<(), &'static str> {
 
 fn crash_report_undefined_instruction() -> Result<(), &'static str> {
     expect_crash(undefined_instruction, 0, 0x00, None)
+}
+
+static FINISHED: AtomicUsize = AtomicUsize::new(0);
+static DONE: WaitQueue = WaitQueue::new();
+
+/// Waits (blocking this thread) until `FINISHED` reaches `count`, for at most `ms`.
+fn wait_finished(count: usize, ms: u64) -> Result<(), &'static str> {
+    let deadline = timer::now_ns() + ms * 1_000_000;
+    DONE.wait_until(Some(deadline), || (FINISHED.load(Ordering::Acquire) >= count).then_some(()))
+        .map_err(|_| "threads did not finish in time")
+}
+
+fn finished() {
+    FINISHED.fetch_add(1, Ordering::AcqRel);
+    DONE.wake_all();
+}
+
+fn threads_spawn_run_and_exit() -> Result<(), &'static str> {
+    FINISHED.store(0, Ordering::SeqCst);
+    let before = sched::threads().len();
+    for n in 0..8 {
+        sched::spawn_kernel(&alloc::format!("selftest/{n}"), finished).ok_or("no memory for a thread")?;
+    }
+    wait_finished(8, 2000)?;
+    // Exited threads are released by the next switch on their CPU.
+    let deadline = timer::now_ns() + 500_000_000;
+    while sched::threads().len() != before {
+        if timer::now_ns() > deadline {
+            return Err("exited threads were not released");
+        }
+        sched::sleep::sleep_until(timer::now_ns() + 10_000_000);
+    }
+    Ok(())
+}
+
+fn thread_sleep() -> Result<(), &'static str> {
+    let start = timer::now_ns();
+    sched::sleep::sleep_until(start + 50_000_000);
+    let slept = timer::now_ns() - start;
+    if slept < 50_000_000 {
+        return Err("woke before the deadline");
+    }
+    if slept > 500_000_000 {
+        return Err("woke more than 450 ms late");
+    }
+    Ok(())
+}
+
+const SPINNERS: usize = 4;
+static STOP_SPINNING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+
+fn fair_share_of_spinning_threads() -> Result<(), &'static str> {
+    FINISHED.store(0, Ordering::SeqCst);
+    STOP_SPINNING.store(false, Ordering::SeqCst);
+    let mut threads = Vec::new();
+    for n in 0..SPINNERS {
+        let thread = sched::spawn_kernel(&alloc::format!("spinner/{n}"), || {
+            while !STOP_SPINNING.load(Ordering::Relaxed) {
+                core::hint::spin_loop();
+            }
+            finished();
+        });
+        threads.push(thread.ok_or("no memory for a thread")?);
+    }
+    sched::sleep::sleep_until(timer::now_ns() + 600_000_000);
+    let times: Vec<u64> = threads.iter().map(|t| t.cpu_time_ns()).collect();
+    STOP_SPINNING.store(true, Ordering::SeqCst);
+    wait_finished(SPINNERS, 2000)?;
+    let most = times.iter().copied().max().unwrap_or(0);
+    let least = times.iter().copied().min().unwrap_or(0);
+    kprintln!("selftest:   spinner CPU times (ms): {:?}", times.iter().map(|t| t / 1_000_000).collect::<Vec<_>>());
+    if least == 0 || most * 100 > least * 125 {
+        return Err("spinners' CPU times differ by more than 25%");
+    }
+    Ok(())
+}
+
+fn async_task_with_timer() -> Result<(), &'static str> {
+    FINISHED.store(0, Ordering::SeqCst);
+    let start = timer::now_ns();
+    crate::exec::spawn(async {
+        crate::exec::sleep(30_000_000).await;
+        finished();
+    });
+    wait_finished(1, 2000)?;
+    if timer::now_ns() - start < 30_000_000 {
+        return Err("the task's sleep ended early");
+    }
+    Ok(())
+}
+
+static PING: AtomicUsize = AtomicUsize::new(0);
+static PING_QUEUE: WaitQueue = WaitQueue::new();
+static PONG_QUEUE: WaitQueue = WaitQueue::new();
+const ROUND_TRIPS: usize = 2000;
+
+/// Two threads pinned to this CPU hand a token back and forth: each hand-off is a block,
+/// a wake and a switch. Prints the cost per switch.
+fn context_switch_round_trip() -> Result<(), &'static str> {
+    PING.store(0, Ordering::SeqCst);
+    FINISHED.store(0, Ordering::SeqCst);
+    let here = cpu::current().index;
+    let weight = sched::runqueue::NICE_0_WEIGHT;
+    let kind = sched::thread::ThreadKind::Kernel;
+    let pong = || {
+        for round in 0..ROUND_TRIPS {
+            let _ = PONG_QUEUE.wait_until(None, || (PING.load(Ordering::Acquire) == 2 * round + 1).then_some(()));
+            PING.store(2 * round + 2, Ordering::Release);
+            PING_QUEUE.wake_all();
+        }
+        finished();
+    };
+    let ping = || {
+        for round in 0..ROUND_TRIPS {
+            PING.store(2 * round + 1, Ordering::Release);
+            PONG_QUEUE.wake_all();
+            let _ = PING_QUEUE.wait_until(None, || (PING.load(Ordering::Acquire) == 2 * round + 2).then_some(()));
+        }
+        finished();
+    };
+    let start = timer::now_ns();
+    sched::spawn("ping", kind, weight, Some(here), alloc::boxed::Box::new(ping)).ok_or("no memory")?;
+    sched::spawn("pong", kind, weight, Some(here), alloc::boxed::Box::new(pong)).ok_or("no memory")?;
+    wait_finished(2, 20_000)?;
+    let elapsed = timer::now_ns() - start;
+    kprintln!("selftest:   {} ns per switch ({} hand-offs between two threads on cpu {here})",
+        elapsed / (2 * ROUND_TRIPS as u64), 2 * ROUND_TRIPS);
+    Ok(())
 }

@@ -9,12 +9,20 @@ use keel_vmm::esr::{ExceptionClass, FaultStatus};
 #[repr(C)]
 pub struct TrapFrame {
     pub x: [u64; 31],
+    /// The stack pointer at the exception (EL2's for kernel code).
     pub sp: u64,
     pub elr: u64,
     pub spsr: u64,
+    /// EL0's stack pointer.
+    pub sp_el0: u64,
+    _pad: u64,
+    /// q0..q31, then FPCR and FPSR.
+    pub fp: [u128; 32],
+    pub fpcr: u64,
+    pub fpsr: u64,
 }
 
-const _: () = assert!(core::mem::size_of::<TrapFrame>() == 272);
+const _: () = assert!(core::mem::size_of::<TrapFrame>() == 816);
 const _: () = assert!(core::mem::size_of::<RecoveryPoint>() == 104);
 
 /// The vector an exception came through (the `kind` vectors.S passes).
@@ -65,7 +73,20 @@ impl Vector {
 #[unsafe(no_mangle)]
 extern "C" fn keel_handle_exception(frame: &mut TrapFrame, kind: u64) {
     match Vector::from_kind(kind) {
-        Vector::CurrentIrq | Vector::LowerIrq => crate::irq::dispatch(),
+        Vector::CurrentIrq => {
+            crate::irq::dispatch();
+            crate::sched::preempt_if_needed();
+        }
+        Vector::LowerIrq => {
+            crate::irq::dispatch();
+            crate::sched::preempt_if_needed();
+            crate::proc::exit_if_killed();
+        }
+        Vector::LowerSync => {
+            handle_user_sync(frame);
+            crate::sched::preempt_if_needed();
+            crate::proc::exit_if_killed();
+        }
         Vector::CurrentSync => {
             let cpu = cpu::current();
             let recovery = cpu.recovery.swap(core::ptr::null_mut(), Ordering::AcqRel);
@@ -81,6 +102,37 @@ extern "C" fn keel_handle_exception(frame: &mut TrapFrame, kind: u64) {
             report_crash(frame, vector, false);
             stop_cpu();
         }
+    }
+}
+
+/// A synchronous exception from EL0: a system call, or a fault that ends the process.
+fn handle_user_sync(frame: &mut TrapFrame) {
+    let esr = ESR_EL2.get();
+    let class = ExceptionClass::from_esr(esr);
+    match class {
+        ExceptionClass::Svc64 => crate::syscall::dispatch(frame),
+        ExceptionClass::DataAbortLower | ExceptionClass::InstructionAbortLower => {
+            let access = if class == ExceptionClass::InstructionAbortLower {
+                "execute"
+            } else if keel_vmm::esr::abort_is_write(esr) {
+                "write"
+            } else {
+                "read"
+            };
+            crate::proc::kill_for_fault(format_args!(
+                "{} at {:#x}: {}, pc {:#x}",
+                access,
+                FAR_EL2.get(),
+                FaultStatus::from_esr(esr),
+                frame.elr
+            ))
+        }
+        _ => crate::proc::kill_for_fault(format_args!(
+            "{} (EC {:#04x}), pc {:#x}",
+            class.name(),
+            ExceptionClass::code(esr),
+            frame.elr
+        )),
     }
 }
 

@@ -40,4 +40,8 @@ pub fn on_tick(_intid: u32) {
     let cpu = super::cpu::current();
     cpu.ticks.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
     arm_next_tick();
+    crate::sched::tick();
+    if cpu.index == 0 {
+        crate::exec::wake_expired_timers(now_ns());
+    }
 }

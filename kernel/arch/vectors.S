@@ -1,7 +1,9 @@
 // EL2 exception vectors (VBAR_EL2): every entry saves a TrapFrame and calls Rust.
 //
 // TrapFrame layout (arch/exception.rs): x0..x30 at 0..240, the interrupted sp at 248,
-// ELR_EL2 at 256, SPSR_EL2 at 264; FRAME_SIZE bytes in all.
+// ELR_EL2 at 256, SPSR_EL2 at 264, SP_EL0 at 272, q0..q31 at 288..800, FPCR and FPSR at
+// 800 and 808; FRAME_SIZE bytes in all. The FP/SIMD registers are saved on every entry:
+// they hold user state, and kernel code interrupted by an IRQ may be using them.
 
 .macro KEEL_VECTOR kind
     .balign 0x80
@@ -53,11 +55,64 @@ keel_exception_common:
     mrs     x2, elr_el2
     mrs     x3, spsr_el2
     stp     x2, x3, [sp, #256]
+    mrs     x2, sp_el0
+    str     x2, [sp, #272]
+    add     x2, sp, #288
+    stp     q0, q1, [x2, #0]
+    stp     q2, q3, [x2, #32]
+    stp     q4, q5, [x2, #64]
+    stp     q6, q7, [x2, #96]
+    stp     q8, q9, [x2, #128]
+    stp     q10, q11, [x2, #160]
+    stp     q12, q13, [x2, #192]
+    stp     q14, q15, [x2, #224]
+    stp     q16, q17, [x2, #256]
+    stp     q18, q19, [x2, #288]
+    stp     q20, q21, [x2, #320]
+    stp     q22, q23, [x2, #352]
+    stp     q24, q25, [x2, #384]
+    stp     q26, q27, [x2, #416]
+    stp     q28, q29, [x2, #448]
+    stp     q30, q31, [x2, #480]
+    mrs     x3, fpcr
+    mrs     x4, fpsr
+    str     x3, [sp, #800]
+    str     x4, [sp, #808]
 
     mov     x1, x0
     mov     x0, sp
     bl      keel_handle_exception
+    // fall through
+.size keel_exception_common, . - keel_exception_common
 
+// Restores the TrapFrame at sp and returns from the exception. Also the way a new user
+// thread first enters EL0 (arch/context.rs builds a frame and jumps here).
+.global keel_exception_return
+.type keel_exception_return, %function
+keel_exception_return:
+    ldr     x3, [sp, #800]
+    ldr     x4, [sp, #808]
+    msr     fpcr, x3
+    msr     fpsr, x4
+    add     x2, sp, #288
+    ldp     q0, q1, [x2, #0]
+    ldp     q2, q3, [x2, #32]
+    ldp     q4, q5, [x2, #64]
+    ldp     q6, q7, [x2, #96]
+    ldp     q8, q9, [x2, #128]
+    ldp     q10, q11, [x2, #160]
+    ldp     q12, q13, [x2, #192]
+    ldp     q14, q15, [x2, #224]
+    ldp     q16, q17, [x2, #256]
+    ldp     q18, q19, [x2, #288]
+    ldp     q20, q21, [x2, #320]
+    ldp     q22, q23, [x2, #352]
+    ldp     q24, q25, [x2, #384]
+    ldp     q26, q27, [x2, #416]
+    ldp     q28, q29, [x2, #448]
+    ldp     q30, q31, [x2, #480]
+    ldr     x2, [sp, #272]
+    msr     sp_el0, x2
     ldp     x2, x3, [sp, #256]
     msr     elr_el2, x2
     msr     spsr_el2, x3
@@ -79,7 +134,7 @@ keel_exception_common:
     ldr     x30, [sp, #240]
     add     sp, sp, #{FRAME_SIZE}
     eret
-.size keel_exception_common, . - keel_exception_common
+.size keel_exception_return, . - keel_exception_return
 
 // A call that survives a synchronous exception in its callee: the "sacrificial context"
 // used by self-tests (and later by user-memory copies).

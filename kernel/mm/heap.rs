@@ -16,5 +16,14 @@ pub fn init(bytes: usize) -> Option<usize> {
     // SAFETY: the frames were just taken from the allocator, so this memory belongs to the
     // heap alone from now on, and the linear map covers it for the kernel's lifetime.
     unsafe { HEAP.lock().claim(va as *mut u8, size) }?;
+    HEAP_BYTES.store(size, core::sync::atomic::Ordering::Relaxed);
     Some(size)
+}
+
+static HEAP_BYTES: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// (heap size, bytes allocated now).
+pub fn usage() -> (usize, usize) {
+    let used = HEAP.lock().counters().allocated_bytes;
+    (HEAP_BYTES.load(core::sync::atomic::Ordering::Relaxed), used)
 }

@@ -16,11 +16,11 @@ static KERNEL_ROOT: AtomicU64 = AtomicU64::new(0);
 static RAM_BYTES: AtomicU64 = AtomicU64::new(0);
 
 /// Page-table pages come from the frame allocator and are reached through the linear map.
-struct FrameTables<'a> {
+pub struct KernelTables<'a> {
     frames: &'a mut FrameAllocator<'static>,
 }
 
-impl TableMemory for FrameTables<'_> {
+impl TableMemory for KernelTables<'_> {
     fn alloc_table(&mut self) -> Option<u64> {
         let pa = self.frames.alloc(1, 1)?;
         zero_frames(pa, 1);
@@ -89,7 +89,7 @@ pub fn init(memory: &BootMemory<'_>, devices: &[PhysRange]) -> Result<(), SetupE
     let mut frames = FrameAllocator::new(memory.ram, &reserved[..n], bitmap).map_err(SetupError::Frames)?;
     RAM_BYTES.store(memory.ram.iter().map(|r| r.len()).sum(), Ordering::Relaxed);
 
-    let mut tables = FrameTables { frames: &mut frames };
+    let mut tables = KernelTables { frames: &mut frames };
     let mut table = PageTable::new(&mut tables, Half::Upper).map_err(SetupError::Map)?;
     for range in memory.ram {
         let range = range.align_in();
@@ -126,7 +126,7 @@ pub fn init(memory: &BootMemory<'_>, devices: &[PhysRange]) -> Result<(), SetupE
     Ok(())
 }
 
-fn map_device_in(table: &mut PageTable, tables: &mut FrameTables<'_>, device: PhysRange) -> Result<u64, MapError> {
+fn map_device_in(table: &mut PageTable, tables: &mut KernelTables<'_>, device: PhysRange) -> Result<u64, MapError> {
     let range = device.align_out();
     let va = phys_to_virt(range.start).ok_or(MapError::OutOfRange)?;
     for page in (0..range.len()).step_by(FRAME_SIZE as usize) {
@@ -146,7 +146,7 @@ pub fn map_device(start: u64, len: u64) -> Result<usize, MapError> {
     let (Some(table), Some(frames)) = (table.as_mut(), frames.as_mut()) else {
         return Err(MapError::OutOfMemory);
     };
-    let mut tables = FrameTables { frames };
+    let mut tables = KernelTables { frames };
     let va = map_device_in(table, &mut tables, PhysRange::new(start, start + len))?;
     // New entries only replaced invalid ones: a barrier makes them visible to the walker.
     // SAFETY: barriers only.
@@ -193,4 +193,49 @@ pub fn frame_counts() -> (usize, usize) {
 /// Bytes of RAM the DTB describes.
 pub fn ram_bytes() -> u64 {
     RAM_BYTES.load(Ordering::Relaxed)
+}
+
+/// Runs `f` with page-table memory from the frame allocator (for user address spaces).
+pub fn with_tables<R>(f: impl FnOnce(&mut KernelTables<'_>) -> R) -> Option<R> {
+    let mut frames = FRAMES.lock();
+    let frames = frames.as_mut()?;
+    Some(f(&mut KernelTables { frames }))
+}
+
+/// Loads a user address space (TTBR0_EL2 = table | ASID) and enables TTBR0 walks.
+pub fn load_user_table(ttbr0: u64) {
+    // SAFETY: `ttbr0` comes from a live AddressSpace (its thread holds it); the lower half
+    // holds only user mappings, so the kernel's own view is unchanged. ASIDs keep the
+    // TLB entries of different processes apart.
+    unsafe {
+        core::arch::asm!("msr ttbr0_el2, {}", "isb", in(reg) ttbr0, options(nostack));
+    }
+    TCR_EL2.set(TCR_EL2.get() & !TCR_EPD0);
+    // SAFETY: a barrier only.
+    unsafe { core::arch::asm!("isb", options(nostack)) };
+}
+
+/// Stops this CPU from walking a user table that is about to be freed.
+pub fn forget_user_table(ttbr0: u64) {
+    let current: u64;
+    // SAFETY: reading TTBR0_EL2 has no side effects.
+    unsafe { core::arch::asm!("mrs {}, ttbr0_el2", out(reg) current, options(nomem, nostack)) };
+    if current == ttbr0 {
+        TCR_EL2.set(TCR_EL2.get() | TCR_EPD0);
+        // SAFETY: a barrier only.
+        unsafe { core::arch::asm!("isb", options(nostack)) };
+    }
+}
+
+/// Drops every TLB entry of `asid` on all CPUs.
+pub fn invalidate_asid(asid: u16) {
+    let operand = u64::from(asid) << 48;
+    // SAFETY: TLB maintenance only; changes no memory.
+    unsafe { core::arch::asm!("dsb ishst", "tlbi aside1is, {}", "dsb ish", "isb", in(reg) operand, options(nostack)) };
+}
+
+/// Bytes the frame allocator manages and has free.
+pub fn usable_and_free_bytes() -> (u64, u64) {
+    let (free, total) = frame_counts();
+    (total as u64 * FRAME_SIZE, free as u64 * FRAME_SIZE)
 }

@@ -1,0 +1,371 @@
+//! Scheduler mechanics: current thread, switching, waking, preemption and balancing.
+
+use super::runqueue::{self, RunQueue, ThreadId, NICE_0_WEIGHT};
+use super::thread::{Entry, KernelStack, Thread, ThreadKind, BLOCKED, EXITED, READY, RUNNING};
+use crate::arch::{context, cpu, cpu::MAX_CPUS, timer};
+use crate::sync::IrqSpinlock;
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+/// One CPU's scheduling state.
+struct CpuSched {
+    queue: RunQueue,
+    /// Threads in `queue`, by id.
+    queued: BTreeMap<ThreadId, Arc<Thread>>,
+    current: Option<Arc<Thread>>,
+    idle: Option<Arc<Thread>>,
+    /// The thread switched away from, finished by the next one to run.
+    previous: Option<Arc<Thread>>,
+    slice_end_ns: u64,
+    idle_ns: u64,
+    busy_ns: u64,
+}
+
+impl CpuSched {
+    const fn new() -> Self {
+        Self {
+            queue: RunQueue::new(),
+            queued: BTreeMap::new(),
+            current: None,
+            idle: None,
+            previous: None,
+            slice_end_ns: 0,
+            idle_ns: 0,
+            busy_ns: 0,
+        }
+    }
+
+    /// Threads that want this CPU: the ready ones and a running one that is not idle.
+    fn load(&self) -> usize {
+        let busy = match (&self.current, &self.idle) {
+            (Some(current), Some(idle)) => !Arc::ptr_eq(current, idle),
+            (Some(_), None) => true,
+            _ => false,
+        };
+        self.queue.len() + usize::from(busy)
+    }
+
+    fn is_idle(&self, thread: &Arc<Thread>) -> bool {
+        self.idle.as_ref().is_some_and(|idle| Arc::ptr_eq(idle, thread))
+    }
+
+    fn enqueue(&mut self, thread: Arc<Thread>, vruntime: u64) {
+        if self.queue.enqueue(thread.id, thread.weight, vruntime) {
+            self.queued.insert(thread.id, thread);
+        }
+    }
+}
+
+static CPUS: [IrqSpinlock<CpuSched>; MAX_CPUS] = [const { IrqSpinlock::new(CpuSched::new()) }; MAX_CPUS];
+static NEED_RESCHED: [AtomicBool; MAX_CPUS] = [const { AtomicBool::new(false) }; MAX_CPUS];
+/// Every thread that exists, by id.
+static THREADS: IrqSpinlock<BTreeMap<ThreadId, Arc<Thread>>> = IrqSpinlock::new(BTreeMap::new());
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+/// Set once the boot CPU runs as a scheduled thread.
+static STARTED: AtomicBool = AtomicBool::new(false);
+
+/// The SGI that asks a CPU to reschedule.
+pub const SGI_RESCHED: u32 = 2;
+
+/// Turns the running boot context of this CPU into its idle thread.
+pub fn init_this_cpu() {
+    let index = cpu::current().index;
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let name = alloc::format!("idle/{index}");
+    let idle = Arc::new(Thread::new(id, &name, ThreadKind::Kernel, 1, Some(index), None, None));
+    idle.state.store(RUNNING, Ordering::Release);
+    idle.on_cpu.store(true, Ordering::Release);
+    THREADS.lock().insert(id, idle.clone());
+    let mut sched = CPUS[index].lock();
+    sched.idle = Some(idle.clone());
+    sched.current = Some(idle);
+    STARTED.store(true, Ordering::Release);
+}
+
+/// The thread running on this CPU.
+pub fn current() -> Option<Arc<Thread>> {
+    CPUS[cpu::current().index].lock().current.clone()
+}
+
+/// Creates a kernel or user thread that starts by running `entry` and queues it.
+pub fn spawn(name: &str, kind: ThreadKind, weight: u32, pinned: Option<usize>, entry: Entry) -> Option<Arc<Thread>> {
+    let stack = KernelStack::new()?;
+    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    let thread = Arc::new(Thread::new(id, name, kind, weight, pinned, Some(stack), Some(entry)));
+    THREADS.lock().insert(id, thread.clone());
+    let target = pinned.unwrap_or_else(least_loaded_cpu);
+    thread.cpu.store(target as u32, Ordering::Relaxed);
+    make_ready(&thread, target);
+    Some(thread)
+}
+
+/// Spawns a kernel thread with normal weight.
+pub fn spawn_kernel(name: &str, entry: impl FnOnce() + Send + 'static) -> Option<Arc<Thread>> {
+    spawn(name, ThreadKind::Kernel, NICE_0_WEIGHT, None, alloc::boxed::Box::new(entry))
+}
+
+fn least_loaded_cpu() -> usize {
+    cpu::online()
+        .map(|c| c.index)
+        .min_by_key(|&index| CPUS[index].lock().load())
+        .unwrap_or(cpu::current().index)
+}
+
+/// Queues a READY thread on `target` and prods that CPU.
+fn make_ready(thread: &Arc<Thread>, target: usize) {
+    {
+        let mut sched = CPUS[target].lock();
+        let floor = sched.queue.min_vruntime();
+        let vruntime = {
+            let mut stats = thread.stats.lock();
+            stats.vruntime = runqueue::placement_on_wake(stats.vruntime, floor);
+            stats.vruntime
+        };
+        sched.enqueue(thread.clone(), vruntime);
+    }
+    if target == cpu::current().index {
+        NEED_RESCHED[target].store(true, Ordering::Release);
+    } else if let Some(other) = cpu::by_index(target) {
+        crate::irq::send_ipi(SGI_RESCHED, other.mpidr.load(Ordering::Relaxed));
+    }
+}
+
+/// Makes a BLOCKED thread runnable again. Waking a thread that is not blocked does nothing.
+pub fn wake(thread: &Arc<Thread>) {
+    if thread.state.compare_exchange(BLOCKED, READY, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        return;
+    }
+    let mut target = thread.pinned.unwrap_or_else(|| thread.last_cpu());
+    if !cpu::by_index(target).is_some_and(|c| c.online.load(Ordering::Acquire)) {
+        target = cpu::current().index;
+    }
+    make_ready(thread, target);
+}
+
+/// Marks the current thread blocked; the caller then calls `schedule` (after publishing
+/// where it can be woken from). `None` for an idle thread, which never blocks.
+pub fn prepare_to_block() -> Option<Arc<Thread>> {
+    let (me, idle) = {
+        let sched = CPUS[cpu::current().index].lock();
+        let me = sched.current.clone()?;
+        let idle = sched.is_idle(&me);
+        (me, idle)
+    };
+    if idle {
+        return None;
+    }
+    me.state.store(BLOCKED, Ordering::Release);
+    Some(me)
+}
+
+/// Gives up the CPU: the current thread goes back to its queue (if still running) and the
+/// next one runs.
+pub fn yield_now() {
+    schedule();
+}
+
+/// Ends the current thread. Never returns.
+pub fn exit_current() -> ! {
+    if let Some(me) = current() {
+        me.state.store(EXITED, Ordering::Release);
+    }
+    schedule();
+    // A thread marked exited is never picked again.
+    cpu::halt()
+}
+
+/// Picks the next thread on this CPU and switches to it.
+pub fn schedule() {
+    if !STARTED.load(Ordering::Acquire) {
+        return;
+    }
+    let irqs = cpu::irq_save();
+    let index = cpu::current().index;
+    NEED_RESCHED[index].store(false, Ordering::Relaxed);
+    let now = timer::now_ns();
+    let switch = {
+        let mut sched = CPUS[index].lock();
+        let Some(prev) = sched.current.clone() else {
+            cpu::irq_restore(irqs);
+            return;
+        };
+        let is_idle = sched.is_idle(&prev);
+        let prev_vruntime = account(&prev, now, is_idle, &mut sched);
+        if prev.state() == RUNNING && !is_idle {
+            prev.state.store(READY, Ordering::Release);
+            sched.enqueue(prev.clone(), prev_vruntime);
+        }
+        let next = loop {
+            match sched.queue.pick_next() {
+                Some((id, _, _)) => match sched.queued.remove(&id) {
+                    Some(thread) if thread.state() == READY => break thread,
+                    _ => continue,
+                },
+                None => match sched.idle.clone() {
+                    Some(idle) => break idle,
+                    None => break prev.clone(),
+                },
+            }
+        };
+        sched.queue.update_min_vruntime(Some(next.stats.lock().vruntime));
+        next.state.store(RUNNING, Ordering::Release);
+        next.cpu.store(index as u32, Ordering::Relaxed);
+        next.stats.lock().started_ns = now;
+        let total = sched.queue.total_weight() + u64::from(next.weight);
+        sched.slice_end_ns = now + runqueue::time_slice(next.weight, total);
+        if Arc::ptr_eq(&next, &prev) {
+            None
+        } else {
+            sched.current = Some(next.clone());
+            sched.previous = Some(prev.clone());
+            Some((prev, next))
+        }
+    };
+    if let Some((prev, next)) = switch {
+        // The CPU that last ran `next` may still be saving its context.
+        while next.on_cpu.load(Ordering::Acquire) {
+            core::hint::spin_loop();
+        }
+        next.on_cpu.store(true, Ordering::Release);
+        load_address_space(&next);
+        let prev_context = prev.context.get();
+        let next_context = next.context.get() as *const _;
+        drop(prev);
+        drop(next);
+        // SAFETY: prev is the thread running on this CPU (its context is saved here);
+        // next is READY, its stack is alive (the THREADS table and `current` hold it),
+        // and no CPU runs on it (on_cpu was false). IRQs are masked.
+        unsafe { context::switch(prev_context, next_context) };
+        finish_switch();
+    }
+    cpu::irq_restore(irqs);
+}
+
+/// Charges the running thread for the time since it started; returns its vruntime.
+fn account(thread: &Arc<Thread>, now: u64, is_idle: bool, sched: &mut CpuSched) -> u64 {
+    let mut stats = thread.stats.lock();
+    let ran = now.saturating_sub(stats.started_ns);
+    stats.started_ns = now;
+    stats.cpu_time_ns += ran;
+    if is_idle {
+        sched.idle_ns += ran;
+    } else {
+        sched.busy_ns += ran;
+        stats.vruntime = runqueue::charge(stats.vruntime, ran, thread.weight);
+    }
+    stats.vruntime
+}
+
+fn load_address_space(thread: &Thread) {
+    let ttbr0 = thread.ttbr0.load(Ordering::Acquire);
+    if ttbr0 != 0 {
+        crate::mm::kernel_space::load_user_table(ttbr0);
+    }
+}
+
+/// Runs on the thread just switched to: releases the previous one.
+fn finish_switch() {
+    let index = cpu::current().index;
+    let previous = CPUS[index].lock().previous.take();
+    if let Some(previous) = previous {
+        previous.on_cpu.store(false, Ordering::Release);
+        if previous.state() == EXITED {
+            THREADS.lock().remove(&previous.id);
+        }
+    }
+}
+
+/// First Rust code of a new thread (from the context trampoline).
+#[unsafe(no_mangle)]
+extern "C" fn keel_thread_start(_id: u64) -> ! {
+    finish_switch();
+    cpu::irq_enable();
+    let entry = current().and_then(|me| me.entry.lock().take());
+    if let Some(entry) = entry {
+        entry();
+    }
+    exit_current()
+}
+
+/// The host tick on this CPU: ends time slices, wakes sleepers, balances load.
+pub fn tick() {
+    if !STARTED.load(Ordering::Acquire) {
+        return;
+    }
+    let index = cpu::current().index;
+    let now = timer::now_ns();
+    {
+        let sched = CPUS[index].lock();
+        let is_idle = match (&sched.current, &sched.idle) {
+            (Some(current), Some(idle)) => Arc::ptr_eq(current, idle),
+            _ => true,
+        };
+        if (now >= sched.slice_end_ns || is_idle) && !sched.queue.is_empty() {
+            NEED_RESCHED[index].store(true, Ordering::Release);
+        }
+    }
+    super::sleep::wake_expired(now);
+    if cpu::current().ticks.load(Ordering::Relaxed) % 4 == u64::from(index as u32 % 4) {
+        balance(index);
+    }
+}
+
+/// Pulls one thread from the busiest CPU when this one is the least loaded.
+fn balance(index: usize) {
+    let online: Vec<usize> = cpu::online().map(|c| c.index).collect();
+    if online.len() < 2 {
+        return;
+    }
+    let ready: Vec<usize> = online.iter().map(|&i| CPUS[i].lock().load()).collect();
+    let Some((busiest, idlest)) = runqueue::imbalance(&ready) else { return };
+    if online[idlest] != index {
+        return;
+    }
+    let from = online[busiest];
+    let (first, second) = if from < index { (from, index) } else { (index, from) };
+    let mut a = CPUS[first].lock();
+    let mut b = CPUS[second].lock();
+    let (source, destination) = if from < index { (&mut *a, &mut *b) } else { (&mut *b, &mut *a) };
+    let queued = &source.queued;
+    let stolen = source.queue.steal(|id| queued.get(&id).is_some_and(|t| t.pinned.is_none()));
+    if let Some((id, _, vruntime)) = stolen {
+        if let Some(thread) = source.queued.remove(&id) {
+            let moved = runqueue::migrate_vruntime(vruntime, source.queue.min_vruntime(), destination.queue.min_vruntime());
+            thread.stats.lock().vruntime = moved;
+            thread.cpu.store(index as u32, Ordering::Relaxed);
+            destination.enqueue(thread, moved);
+            NEED_RESCHED[index].store(true, Ordering::Release);
+        }
+    }
+}
+
+/// Called on the way out of an interrupt: switch if the tick or a wakeup asked for it.
+pub fn preempt_if_needed() {
+    let index = cpu::current().index;
+    if NEED_RESCHED[index].load(Ordering::Acquire) {
+        schedule();
+    }
+}
+
+/// The resched IPI: the work happens in `preempt_if_needed` on the way out.
+pub fn on_resched_ipi(_intid: u32) {
+    NEED_RESCHED[cpu::current().index].store(true, Ordering::Release);
+}
+
+/// Every thread, for `ps`.
+pub fn threads() -> Vec<Arc<Thread>> {
+    THREADS.lock().values().cloned().collect()
+}
+
+/// Looks a thread up by id.
+pub fn thread(id: ThreadId) -> Option<Arc<Thread>> {
+    THREADS.lock().get(&id).cloned()
+}
+
+/// (ready threads, idle ns, busy ns) of CPU `index`.
+pub fn cpu_load(index: usize) -> (usize, u64, u64) {
+    let sched = CPUS[index % MAX_CPUS].lock();
+    (sched.queue.len(), sched.idle_ns, sched.busy_ns)
+}
