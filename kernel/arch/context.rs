@@ -25,14 +25,21 @@ unsafe extern "C" {
 
 impl Context {
     /// The context of a thread that has not run yet: its first switch-in "returns" into
-    /// the trampoline on `stack_top`, which calls `keel_thread_start(arg)`.
+    /// the trampoline, which calls `keel_thread_start(arg)`. The top of the stack is kept
+    /// free for the TrapFrame of a user thread (exceptions from EL0 save it there).
     pub fn new_thread(stack_top: u64, arg: u64) -> Self {
         let mut context = Context::default();
         context.x19_x30[0] = arg;
         context.x19_x30[11] = keel_thread_trampoline as *const () as u64;
-        context.sp = stack_top & !0xf;
+        context.sp = user_frame_address(stack_top);
         context
     }
+}
+
+/// Where the EL0 TrapFrame of a thread with this kernel stack lives: right at the top,
+/// where the vectors put it when EL0 traps (SP_EL2 is the stack top while at EL0).
+pub fn user_frame_address(stack_top: u64) -> u64 {
+    (stack_top - core::mem::size_of::<TrapFrame>() as u64) & !0xf
 }
 
 /// Saves the current CPU state into `prev` and resumes `next`.

@@ -165,10 +165,11 @@ fn synchronise_instruction_cache() {
 fn enter_user(entry: u64, sp: u64, argc: u64, argv: u64) {
     let Some(me) = sched::current() else { return };
     let Some(stack_top) = me.stack_top() else { return };
-    let frame_address = (stack_top - core::mem::size_of::<TrapFrame>() as u64) & !0xf;
+    let frame_address = context::user_frame_address(stack_top);
     let frame = frame_address as *mut TrapFrame;
-    // SAFETY: the frame lies at the top of this thread's own kernel stack, below which the
-    // current Rust frames live; it is written once and then handed to the return path.
+    // SAFETY: the frame lies at the top of this thread's own kernel stack, which
+    // Context::new_thread kept free (the Rust frames start below it); it is written once
+    // and then handed to the return path.
     unsafe {
         core::ptr::write_bytes(frame, 0, 1);
         (*frame).x[0] = argc;

@@ -97,7 +97,7 @@ pub fn spawn(name: &str, kind: ThreadKind, weight: u32, pinned: Option<usize>, e
     THREADS.lock().insert(id, thread.clone());
     let target = pinned.unwrap_or_else(least_loaded_cpu);
     thread.cpu.store(target as u32, Ordering::Relaxed);
-    make_ready(&thread, target);
+    make_ready(&thread, target, Placement::New);
     Some(thread)
 }
 
@@ -113,14 +113,24 @@ fn least_loaded_cpu() -> usize {
         .unwrap_or(cpu::current().index)
 }
 
+/// Where a thread joins a queue: new threads start at the floor; threads waking from a
+/// sleep get a little credit so that interactive work runs promptly.
+enum Placement {
+    New,
+    Woken,
+}
+
 /// Queues a READY thread on `target` and prods that CPU.
-fn make_ready(thread: &Arc<Thread>, target: usize) {
+fn make_ready(thread: &Arc<Thread>, target: usize, placement: Placement) {
     {
         let mut sched = CPUS[target].lock();
         let floor = sched.queue.min_vruntime();
         let vruntime = {
             let mut stats = thread.stats.lock();
-            stats.vruntime = runqueue::placement_on_wake(stats.vruntime, floor);
+            stats.vruntime = match placement {
+                Placement::New => floor,
+                Placement::Woken => runqueue::placement_on_wake(stats.vruntime, floor),
+            };
             stats.vruntime
         };
         sched.enqueue(thread.clone(), vruntime);
@@ -141,7 +151,7 @@ pub fn wake(thread: &Arc<Thread>) {
     if !cpu::by_index(target).is_some_and(|c| c.online.load(Ordering::Acquire)) {
         target = cpu::current().index;
     }
-    make_ready(thread, target);
+    make_ready(thread, target, Placement::Woken);
 }
 
 /// Marks the current thread blocked; the caller then calls `schedule` (after publishing
