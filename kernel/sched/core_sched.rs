@@ -203,9 +203,12 @@ pub fn schedule() {
         };
         let is_idle = sched.is_idle(&prev);
         let prev_vruntime = account(&prev, now, is_idle, &mut sched);
-        if prev.state() == RUNNING && !is_idle {
+        if prev.state() == RUNNING {
+            // The idle thread is not queued: it runs whenever the queue is empty.
             prev.state.store(READY, Ordering::Release);
-            sched.enqueue(prev.clone(), prev_vruntime);
+            if !is_idle {
+                sched.enqueue(prev.clone(), prev_vruntime);
+            }
         }
         let next = loop {
             match sched.queue.pick_next() {
