@@ -326,8 +326,10 @@ fn context_switch_round_trip() -> Result<(), &'static str> {
         finished();
     };
     let start = timer::now_ns();
-    sched::spawn("ping", kind, weight, Some(here), alloc::boxed::Box::new(ping)).ok_or("no memory")?;
-    sched::spawn("pong", kind, weight, Some(here), alloc::boxed::Box::new(pong)).ok_or("no memory")?;
+    for (name, body) in [("ping", alloc::boxed::Box::new(ping) as sched::thread::Entry), ("pong", alloc::boxed::Box::new(pong))] {
+        let spec = sched::ThreadSpec { name, kind, weight, pinned: Some(here), ttbr0: 0 };
+        sched::spawn(spec, body).ok_or("no memory")?;
+    }
     wait_finished(2, 20_000)?;
     let elapsed = timer::now_ns() - start;
     kprintln!("selftest:   {} ns per switch ({} hand-offs between two threads on cpu {here})",

@@ -39,13 +39,14 @@ pub fn spawn(future: impl Future<Output = ()> + Send + 'static) {
 /// Starts this CPU's executor thread.
 pub fn start_on(index: usize) {
     let name = alloc::format!("executor/{index}");
-    let started = crate::sched::spawn(
-        &name,
-        crate::sched::thread::ThreadKind::Kernel,
-        crate::sched::runqueue::NICE_0_WEIGHT * 2,
-        Some(index),
-        alloc::boxed::Box::new(move || executor_loop(index)),
-    );
+    let spec = crate::sched::ThreadSpec {
+        name: &name,
+        kind: crate::sched::thread::ThreadKind::Kernel,
+        weight: crate::sched::runqueue::NICE_0_WEIGHT * 2,
+        pinned: Some(index),
+        ttbr0: 0,
+    };
+    let started = crate::sched::spawn(spec, alloc::boxed::Box::new(move || executor_loop(index)));
     if started.is_some() {
         RUNNING[index].store(true, Ordering::Release);
     } else {

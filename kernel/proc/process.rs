@@ -6,7 +6,7 @@ use crate::arch::context;
 use crate::arch::exception::TrapFrame;
 use crate::mm::frames::FRAME_SIZE;
 use crate::mm::pagetable::Attributes;
-use crate::sched::{self, runqueue::NICE_0_WEIGHT, thread::ThreadKind, wait::WaitQueue};
+use crate::sched::{self, runqueue::NICE_0_WEIGHT, thread::ThreadKind, wait::WaitQueue, ThreadSpec};
 use crate::sync::IrqSpinlock;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -103,16 +103,10 @@ pub fn spawn(path: &str, args: &[String], parent: Pid) -> Result<Pid, Error> {
     PROCESSES.lock().insert(pid, process.clone());
     let entry = image.entry;
     let argc = args.len() as u64;
-    let thread = sched::spawn(
-        &name,
-        ThreadKind::User { pid },
-        NICE_0_WEIGHT,
-        None,
-        alloc::boxed::Box::new(move || enter_user(entry, sp, argc, argv)),
-    );
+    let spec = ThreadSpec { name: &name, kind: ThreadKind::User { pid }, weight: NICE_0_WEIGHT, pinned: None, ttbr0 };
+    let thread = sched::spawn(spec, alloc::boxed::Box::new(move || enter_user(entry, sp, argc, argv)));
     match thread {
         Some(thread) => {
-            thread.ttbr0.store(ttbr0, Ordering::Release);
             process.thread.store(thread.id, Ordering::Relaxed);
             Ok(pid)
         }

@@ -89,11 +89,26 @@ pub fn current() -> Option<Arc<Thread>> {
     CPUS[cpu::current().index].lock().current.clone()
 }
 
-/// Creates a kernel or user thread that starts by running `entry` and queues it.
-pub fn spawn(name: &str, kind: ThreadKind, weight: u32, pinned: Option<usize>, entry: Entry) -> Option<Arc<Thread>> {
+/// How a new thread is set up.
+pub struct ThreadSpec<'a> {
+    pub name: &'a str,
+    pub kind: ThreadKind,
+    pub weight: u32,
+    /// The only CPU it may run on.
+    pub pinned: Option<usize>,
+    /// TTBR0_EL2 for a user thread (its process's tables and ASID); 0 for kernel threads.
+    pub ttbr0: u64,
+}
+
+/// Creates a thread that starts by running `entry` and queues it.
+pub fn spawn(spec: ThreadSpec<'_>, entry: Entry) -> Option<Arc<Thread>> {
     let stack = KernelStack::new()?;
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let thread = Arc::new(Thread::new(id, name, kind, weight, pinned, Some(stack), Some(entry)));
+    let thread = Thread::new(id, spec.name, spec.kind, spec.weight, spec.pinned, Some(stack), Some(entry));
+    // Set before the thread is queued: another CPU may start it at once.
+    thread.ttbr0.store(spec.ttbr0, Ordering::Release);
+    let thread = Arc::new(thread);
+    let pinned = spec.pinned;
     THREADS.lock().insert(id, thread.clone());
     let target = pinned.unwrap_or_else(least_loaded_cpu);
     thread.cpu.store(target as u32, Ordering::Relaxed);
@@ -103,7 +118,8 @@ pub fn spawn(name: &str, kind: ThreadKind, weight: u32, pinned: Option<usize>, e
 
 /// Spawns a kernel thread with normal weight.
 pub fn spawn_kernel(name: &str, entry: impl FnOnce() + Send + 'static) -> Option<Arc<Thread>> {
-    spawn(name, ThreadKind::Kernel, NICE_0_WEIGHT, None, alloc::boxed::Box::new(entry))
+    let spec = ThreadSpec { name, kind: ThreadKind::Kernel, weight: NICE_0_WEIGHT, pinned: None, ttbr0: 0 };
+    spawn(spec, alloc::boxed::Box::new(entry))
 }
 
 fn least_loaded_cpu() -> usize {
