@@ -225,10 +225,18 @@ fn finished() {
 fn threads_spawn_run_and_exit() -> Result<(), &'static str> {
     FINISHED.store(0, Ordering::SeqCst);
     let before = sched::threads().len();
+    let mut threads = Vec::new();
     for n in 0..8 {
-        sched::spawn_kernel(&alloc::format!("selftest/{n}"), finished).ok_or("no memory for a thread")?;
+        threads.push(sched::spawn_kernel(&alloc::format!("selftest/{n}"), finished).ok_or("no memory for a thread")?);
     }
-    wait_finished(8, 2000)?;
+    let deadline = timer::now_ns() + 2_000_000_000;
+    for thread in &threads {
+        thread.join(Some(deadline)).map_err(|_| "join timed out")?;
+    }
+    if FINISHED.load(Ordering::SeqCst) != 8 {
+        return Err("a joined thread had not run");
+    }
+    drop(threads);
     // Exited threads are released by the next switch on their CPU.
     let deadline = timer::now_ns() + 500_000_000;
     while sched::threads().len() != before {

@@ -195,7 +195,9 @@ pub fn yield_now() {
 /// Ends the current thread. Never returns.
 pub fn exit_current() -> ! {
     if let Some(me) = current() {
+        // Joiners recheck the state under their queue's lock: they see EXITED or are woken.
         me.state.store(EXITED, Ordering::Release);
+        me.joiners.wake_all();
     }
     schedule();
     // A thread marked exited is never picked again.

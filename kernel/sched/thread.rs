@@ -81,6 +81,8 @@ pub struct Thread {
     pub(super) entry: IrqSpinlock<Option<Entry>>,
     /// TTBR0_EL2 value (table | ASID << 48) for user threads; 0 for kernel threads.
     pub ttbr0: AtomicU64,
+    /// Threads waiting in `join` for this one to end.
+    pub(super) joiners: super::wait::WaitQueue,
 }
 
 // SAFETY: `context` is only touched by the scheduler: written when this thread is switched
@@ -116,6 +118,7 @@ impl Thread {
             stats: IrqSpinlock::new(SchedStats { vruntime: 0, started_ns: 0, cpu_time_ns: 0 }),
             entry: IrqSpinlock::new(entry),
             ttbr0: AtomicU64::new(0),
+            joiners: super::wait::WaitQueue::new(),
         }
     }
 
@@ -136,6 +139,11 @@ impl Thread {
             0
         };
         stats.cpu_time_ns + running
+    }
+
+    /// Blocks until this thread has exited (or `deadline_ns` passes).
+    pub fn join(&self, deadline_ns: Option<u64>) -> Result<(), super::wait::WaitEnd> {
+        self.joiners.wait_until(deadline_ns, || (self.state() == EXITED).then_some(()))
     }
 
     /// The kernel stack's top, for the first entry to user mode.
