@@ -3,4 +3,8 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
+pub mod bus;
 pub mod esr;
+pub mod layout;
