@@ -51,7 +51,8 @@ macro_rules! system_registers {
         #[inline(always)]
         pub fn $name(value: u64) {
             // SAFETY: the table lists as `write` only registers whose value cannot change
-            // which memory the kernel may access (GIC CPU-interface registers).
+            // which memory the kernel may access: GIC CPU-interface registers, and the
+            // guest's EL1&0-regime registers, which the EL2 host never translates through.
             unsafe {
                 asm!(
                     concat!("msr ", $enc, ", {value}"),
@@ -167,4 +168,197 @@ system_registers! {
     /// data the kernel keeps using after the switch with the same meaning, and stale TLB
     /// entries for the old table must not break that (the caller invalidates as needed).
     unsafe_write_isb write_ttbr1_el2 = "s3_4_c2_c0_1";
+
+    // ---- Guest context: the EL1&0 regime's registers as seen from a VHE host ----
+    // (the *_EL12 / *_EL02 aliases reach the guest's EL1 registers while E2H=1)
+
+    /// Reads SCTLR_EL1 of the guest.
+    read read_sctlr_el12 = "s3_5_c1_c0_0";
+    /// Writes SCTLR_EL1 of the guest.
+    write write_sctlr_el12 = "s3_5_c1_c0_0";
+
+    /// Reads CPACR_EL1 of the guest.
+    read read_cpacr_el12 = "s3_5_c1_c0_2";
+    /// Writes CPACR_EL1 of the guest.
+    write write_cpacr_el12 = "s3_5_c1_c0_2";
+
+    /// Reads TTBR0_EL1 of the guest.
+    read read_ttbr0_el12 = "s3_5_c2_c0_0";
+    /// Writes TTBR0_EL1 of the guest.
+    write write_ttbr0_el12 = "s3_5_c2_c0_0";
+
+    /// Reads TTBR1_EL1 of the guest.
+    read read_ttbr1_el12 = "s3_5_c2_c0_1";
+    /// Writes TTBR1_EL1 of the guest.
+    write write_ttbr1_el12 = "s3_5_c2_c0_1";
+
+    /// Reads TCR_EL1 of the guest.
+    read read_tcr_el12 = "s3_5_c2_c0_2";
+    /// Writes TCR_EL1 of the guest.
+    write write_tcr_el12 = "s3_5_c2_c0_2";
+
+    /// Reads SPSR_EL1 of the guest.
+    read read_spsr_el12 = "s3_5_c4_c0_0";
+    /// Writes SPSR_EL1 of the guest.
+    write write_spsr_el12 = "s3_5_c4_c0_0";
+
+    /// Reads ELR_EL1 of the guest.
+    read read_elr_el12 = "s3_5_c4_c0_1";
+    /// Writes ELR_EL1 of the guest.
+    write write_elr_el12 = "s3_5_c4_c0_1";
+
+    /// Reads AFSR0_EL1 of the guest.
+    read read_afsr0_el12 = "s3_5_c5_c1_0";
+    /// Writes AFSR0_EL1 of the guest.
+    write write_afsr0_el12 = "s3_5_c5_c1_0";
+
+    /// Reads AFSR1_EL1 of the guest.
+    read read_afsr1_el12 = "s3_5_c5_c1_1";
+    /// Writes AFSR1_EL1 of the guest.
+    write write_afsr1_el12 = "s3_5_c5_c1_1";
+
+    /// Reads ESR_EL1 of the guest.
+    read read_esr_el12 = "s3_5_c5_c2_0";
+    /// Writes ESR_EL1 of the guest.
+    write write_esr_el12 = "s3_5_c5_c2_0";
+
+    /// Reads FAR_EL1 of the guest.
+    read read_far_el12 = "s3_5_c6_c0_0";
+    /// Writes FAR_EL1 of the guest.
+    write write_far_el12 = "s3_5_c6_c0_0";
+
+    /// Reads MAIR_EL1 of the guest.
+    read read_mair_el12 = "s3_5_c10_c2_0";
+    /// Writes MAIR_EL1 of the guest.
+    write write_mair_el12 = "s3_5_c10_c2_0";
+
+    /// Reads AMAIR_EL1 of the guest.
+    read read_amair_el12 = "s3_5_c10_c3_0";
+    /// Writes AMAIR_EL1 of the guest.
+    write write_amair_el12 = "s3_5_c10_c3_0";
+
+    /// Reads VBAR_EL1 of the guest.
+    read read_vbar_el12 = "s3_5_c12_c0_0";
+    /// Writes VBAR_EL1 of the guest.
+    write write_vbar_el12 = "s3_5_c12_c0_0";
+
+    /// Reads CONTEXTIDR_EL1 of the guest.
+    read read_contextidr_el12 = "s3_5_c13_c0_1";
+    /// Writes CONTEXTIDR_EL1 of the guest.
+    write write_contextidr_el12 = "s3_5_c13_c0_1";
+
+    /// Reads CNTKCTL_EL1 of the guest.
+    read read_cntkctl_el12 = "s3_5_c14_c1_0";
+    /// Writes CNTKCTL_EL1 of the guest.
+    write write_cntkctl_el12 = "s3_5_c14_c1_0";
+
+    /// Reads CNTV_CTL_EL0 of the guest (its virtual timer).
+    read read_cntv_ctl_el02 = "s3_5_c14_c3_1";
+    /// Writes CNTV_CTL_EL0 of the guest (its virtual timer).
+    write write_cntv_ctl_el02 = "s3_5_c14_c3_1";
+
+    /// Reads CNTV_CVAL_EL0 of the guest.
+    read read_cntv_cval_el02 = "s3_5_c14_c3_2";
+    /// Writes CNTV_CVAL_EL0 of the guest.
+    write write_cntv_cval_el02 = "s3_5_c14_c3_2";
+
+    /// Reads CNTP_CTL_EL0 of the guest (its physical timer).
+    read read_cntp_ctl_el02 = "s3_5_c14_c2_1";
+    /// Writes CNTP_CTL_EL0 of the guest (its physical timer).
+    write write_cntp_ctl_el02 = "s3_5_c14_c2_1";
+
+    /// Reads CNTP_CVAL_EL0 of the guest.
+    read read_cntp_cval_el02 = "s3_5_c14_c2_2";
+    /// Writes CNTP_CVAL_EL0 of the guest.
+    write write_cntp_cval_el02 = "s3_5_c14_c2_2";
+
+    /// Reads SP_EL1: the guest kernel's stack pointer.
+    read read_sp_el1 = "s3_4_c4_c1_0";
+    /// Writes SP_EL1: the guest kernel's stack pointer.
+    write write_sp_el1 = "s3_4_c4_c1_0";
+
+    /// Reads TPIDR_EL1: not redirected by E2H; only guests use it.
+    read read_tpidr_el1 = "s3_0_c13_c0_4";
+    /// Writes TPIDR_EL1: not redirected by E2H; only guests use it.
+    write write_tpidr_el1 = "s3_0_c13_c0_4";
+
+    /// Reads TPIDRRO_EL0 (guest user thread pointer).
+    read read_tpidrro_el0 = "s3_3_c13_c0_3";
+    /// Writes TPIDRRO_EL0 (guest user thread pointer).
+    write write_tpidrro_el0 = "s3_3_c13_c0_3";
+
+    /// Reads PAR_EL1 (guest address-translation results).
+    read read_par_el1 = "s3_0_c7_c4_0";
+    /// Writes PAR_EL1 (guest address-translation results).
+    write write_par_el1 = "s3_0_c7_c4_0";
+
+    /// Reads CSSELR_EL1 (guest cache-size selection).
+    read read_csselr_el1 = "s3_2_c0_c0_0";
+    /// Writes CSSELR_EL1 (guest cache-size selection).
+    write write_csselr_el1 = "s3_2_c0_c0_0";
+
+    /// Reads MDSCR_EL1 (guest debug control).
+    read read_mdscr_el1 = "s2_0_c0_c2_2";
+    /// Writes MDSCR_EL1 (guest debug control).
+    write write_mdscr_el1 = "s2_0_c0_c2_2";
+
+    /// Reads VPIDR_EL2: the MIDR the guest reads.
+    read read_vpidr_el2 = "s3_4_c0_c0_0";
+    /// Writes VPIDR_EL2: the MIDR the guest reads.
+    write write_vpidr_el2 = "s3_4_c0_c0_0";
+
+    /// Reads VMPIDR_EL2: the MPIDR the guest reads.
+    read read_vmpidr_el2 = "s3_4_c0_c0_5";
+    /// Writes VMPIDR_EL2: the MPIDR the guest reads.
+    write write_vmpidr_el2 = "s3_4_c0_c0_5";
+
+    /// Reads VTTBR_EL2: the guest's stage-2 table and VMID.
+    read read_vttbr_el2 = "s3_4_c2_c1_0";
+    /// Writes VTTBR_EL2: the guest's stage-2 table and VMID.
+    write write_vttbr_el2 = "s3_4_c2_c1_0";
+
+    /// Reads VTCR_EL2: the guest's stage-2 translation control.
+    read read_vtcr_el2 = "s3_4_c2_c1_2";
+    /// Writes VTCR_EL2: the guest's stage-2 translation control.
+    write write_vtcr_el2 = "s3_4_c2_c1_2";
+
+    /// Reads ICH_HCR_EL2: virtual CPU interface control.
+    read read_ich_hcr_el2 = "s3_4_c12_c11_0";
+    /// Writes ICH_HCR_EL2: virtual CPU interface control.
+    write write_ich_hcr_el2 = "s3_4_c12_c11_0";
+
+    /// Reads ICH_VMCR_EL2: the guest's view of its CPU interface.
+    read read_ich_vmcr_el2 = "s3_4_c12_c11_7";
+    /// Writes ICH_VMCR_EL2: the guest's view of its CPU interface.
+    write write_ich_vmcr_el2 = "s3_4_c12_c11_7";
+
+    /// Reads ICH_MISR_EL2: maintenance interrupt status.
+    read read_ich_misr_el2 = "s3_4_c12_c11_2";
+    /// Writes ICH_MISR_EL2: maintenance interrupt status.
+    write write_ich_misr_el2 = "s3_4_c12_c11_2";
+
+    /// Reads ICH_AP1R0_EL2: active group-1 priorities.
+    read read_ich_ap1r0_el2 = "s3_4_c12_c9_0";
+    /// Writes ICH_AP1R0_EL2: active group-1 priorities.
+    write write_ich_ap1r0_el2 = "s3_4_c12_c9_0";
+
+    /// Reads ICH_LR0_EL2: list register 0.
+    read read_ich_lr0_el2 = "s3_4_c12_c12_0";
+    /// Writes ICH_LR0_EL2: list register 0.
+    write write_ich_lr0_el2 = "s3_4_c12_c12_0";
+
+    /// Reads ICH_LR1_EL2: list register 1.
+    read read_ich_lr1_el2 = "s3_4_c12_c12_1";
+    /// Writes ICH_LR1_EL2: list register 1.
+    write write_ich_lr1_el2 = "s3_4_c12_c12_1";
+
+    /// Reads ICH_LR2_EL2: list register 2.
+    read read_ich_lr2_el2 = "s3_4_c12_c12_2";
+    /// Writes ICH_LR2_EL2: list register 2.
+    write write_ich_lr2_el2 = "s3_4_c12_c12_2";
+
+    /// Reads ICH_LR3_EL2: list register 3.
+    read read_ich_lr3_el2 = "s3_4_c12_c12_3";
+    /// Writes ICH_LR3_EL2: list register 3.
+    write write_ich_lr3_el2 = "s3_4_c12_c12_3";
 }

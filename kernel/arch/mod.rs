@@ -5,5 +5,6 @@ pub mod context;
 pub mod cpu;
 mod early;
 pub mod exception;
+pub mod guest;
 pub mod smp;
 pub mod timer;

@@ -13,6 +13,18 @@
     b       keel_exception_common
 .endm
 
+// Lower-EL vectors: with TGE clear the exception comes from a guest (arch/guest.S).
+.macro KEEL_LOWER_VECTOR kind
+    .balign 0x80
+    sub     sp, sp, #{FRAME_SIZE}
+    stp     x0, x1, [sp, #0]
+    mov     x0, #\kind
+    mrs     x1, hcr_el2
+    tbnz    x1, #27, 1f
+    b       keel_guest_exit
+1:  b       keel_exception_common
+.endm
+
 .section .text, "ax"
 .balign 0x800
 .global keel_exception_vectors
@@ -25,14 +37,14 @@ keel_exception_vectors:
     KEEL_VECTOR 5       //                     IRQ
     KEEL_VECTOR 6       //                     FIQ
     KEEL_VECTOR 7       //                     SError
-    KEEL_VECTOR 8       // lower EL, AArch64:  synchronous
-    KEEL_VECTOR 9       //                     IRQ
-    KEEL_VECTOR 10      //                     FIQ
-    KEEL_VECTOR 11      //                     SError
-    KEEL_VECTOR 12      // lower EL, AArch32:  synchronous
-    KEEL_VECTOR 13      //                     IRQ
-    KEEL_VECTOR 14      //                     FIQ
-    KEEL_VECTOR 15      //                     SError
+    KEEL_LOWER_VECTOR 8  // lower EL, AArch64:  synchronous
+    KEEL_LOWER_VECTOR 9  //                     IRQ
+    KEEL_LOWER_VECTOR 10 //                     FIQ
+    KEEL_LOWER_VECTOR 11 //                     SError
+    KEEL_LOWER_VECTOR 12 // lower EL, AArch32:  synchronous
+    KEEL_LOWER_VECTOR 13 //                     IRQ
+    KEEL_LOWER_VECTOR 14 //                     FIQ
+    KEEL_LOWER_VECTOR 15 //                     SError
 
 .type keel_exception_common, %function
 keel_exception_common:

@@ -1,0 +1,233 @@
+//! Running a guest vCPU at EL1 from the VHE host: load its context, enter, exit, save.
+
+use super::boot::HCR_HOST;
+use aarch64_cpu::registers::{Readable, Writeable, ESR_EL2, FAR_EL2, HCR_EL2, HPFAR_EL2};
+use core::arch::global_asm;
+use keel_drivers::sysreg as sr;
+
+global_asm!(
+    include_str!("guest.S"),
+    FRAME_SIZE = const core::mem::size_of::<super::exception::TrapFrame>(),
+);
+
+/// A guest's general-purpose and FP/SIMD state (layout shared with guest.S).
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct GuestRegs {
+    pub x: [u64; 31],
+    pub pc: u64,
+    pub pstate: u64,
+    _pad: u64,
+    pub fp: [u128; 32],
+    pub fpcr: u64,
+    pub fpsr: u64,
+}
+
+const _: () = assert!(core::mem::size_of::<GuestRegs>() == 800);
+
+impl Default for GuestRegs {
+    fn default() -> Self {
+        Self { x: [0; 31], pc: 0, pstate: 0, _pad: 0, fp: [0; 32], fpcr: 0, fpsr: 0 }
+    }
+}
+
+/// What keel_guest_enter keeps of the host across the guest's run.
+#[repr(C)]
+#[derive(Default)]
+struct HostSave {
+    x19_x30: [u64; 12],
+    sp: u64,
+    d8_d15: [u64; 8],
+}
+
+/// The guest's EL1 (and EL0) system registers, saved while it does not run.
+#[derive(Clone, Copy, Default)]
+pub struct El1State {
+    pub sctlr: u64,
+    pub cpacr: u64,
+    pub ttbr0: u64,
+    pub ttbr1: u64,
+    pub tcr: u64,
+    pub spsr: u64,
+    pub elr: u64,
+    pub afsr0: u64,
+    pub afsr1: u64,
+    pub esr: u64,
+    pub far: u64,
+    pub mair: u64,
+    pub amair: u64,
+    pub vbar: u64,
+    pub contextidr: u64,
+    pub cntkctl: u64,
+    pub cntv_ctl: u64,
+    pub cntv_cval: u64,
+    pub sp_el1: u64,
+    pub sp_el0: u64,
+    pub tpidr_el1: u64,
+    pub tpidr_el0: u64,
+    pub tpidrro_el0: u64,
+    pub par: u64,
+    pub csselr: u64,
+    pub mdscr: u64,
+}
+
+/// Per-VM hardware settings for entering any of its vCPUs.
+#[derive(Clone, Copy)]
+pub struct VmHardware {
+    pub hcr: u64,
+    pub vttbr: u64,
+    pub vtcr: u64,
+    /// Counter offset: the guest's virtual count = physical count - offset.
+    pub cntvoff: u64,
+}
+
+/// The virtual GIC CPU interface state of one vCPU.
+#[derive(Clone, Copy, Default)]
+pub struct VgicCpuState {
+    pub hcr: u64,
+    pub vmcr: u64,
+    pub ap1r0: u64,
+    pub lrs: [u64; 4],
+}
+
+/// Why the guest stopped running, as raw hardware values (decoded by vmm::exit).
+#[derive(Clone, Copy, Debug)]
+pub struct RawExit {
+    /// The vector: 8 synchronous, 9 IRQ, 10 FIQ, 11 SError (12..15: AArch32, refused).
+    pub kind: u64,
+    pub esr: u64,
+    pub far: u64,
+    pub hpfar: u64,
+}
+
+unsafe extern "C" {
+    fn keel_guest_enter(guest: *mut GuestRegs, host: *mut HostSave) -> u64;
+}
+
+/// How many list registers Keel uses (QEMU's GICv3 has 4).
+pub fn list_register_count() -> usize {
+    let vtr = aarch64_cpu::registers::ICH_VTR_EL2.get();
+    ((vtr & 0x1f) as usize + 1).min(4)
+}
+
+fn load_el1(state: &El1State) {
+    sr::write_sctlr_el12(state.sctlr);
+    sr::write_cpacr_el12(state.cpacr);
+    sr::write_ttbr0_el12(state.ttbr0);
+    sr::write_ttbr1_el12(state.ttbr1);
+    sr::write_tcr_el12(state.tcr);
+    sr::write_spsr_el12(state.spsr);
+    sr::write_elr_el12(state.elr);
+    sr::write_afsr0_el12(state.afsr0);
+    sr::write_afsr1_el12(state.afsr1);
+    sr::write_esr_el12(state.esr);
+    sr::write_far_el12(state.far);
+    sr::write_mair_el12(state.mair);
+    sr::write_amair_el12(state.amair);
+    sr::write_vbar_el12(state.vbar);
+    sr::write_contextidr_el12(state.contextidr);
+    sr::write_cntkctl_el12(state.cntkctl);
+    sr::write_cntv_cval_el02(state.cntv_cval);
+    sr::write_cntv_ctl_el02(state.cntv_ctl);
+    sr::write_sp_el1(state.sp_el1);
+    sr::write_tpidr_el1(state.tpidr_el1);
+    sr::write_tpidrro_el0(state.tpidrro_el0);
+    sr::write_par_el1(state.par);
+    sr::write_csselr_el1(state.csselr);
+    sr::write_mdscr_el1(state.mdscr);
+    aarch64_cpu::registers::SP_EL0.set(state.sp_el0);
+    aarch64_cpu::registers::TPIDR_EL0.set(state.tpidr_el0);
+}
+
+fn save_el1(state: &mut El1State) {
+    state.sctlr = sr::read_sctlr_el12();
+    state.cpacr = sr::read_cpacr_el12();
+    state.ttbr0 = sr::read_ttbr0_el12();
+    state.ttbr1 = sr::read_ttbr1_el12();
+    state.tcr = sr::read_tcr_el12();
+    state.spsr = sr::read_spsr_el12();
+    state.elr = sr::read_elr_el12();
+    state.afsr0 = sr::read_afsr0_el12();
+    state.afsr1 = sr::read_afsr1_el12();
+    state.esr = sr::read_esr_el12();
+    state.far = sr::read_far_el12();
+    state.mair = sr::read_mair_el12();
+    state.amair = sr::read_amair_el12();
+    state.vbar = sr::read_vbar_el12();
+    state.contextidr = sr::read_contextidr_el12();
+    state.cntkctl = sr::read_cntkctl_el12();
+    state.cntv_ctl = sr::read_cntv_ctl_el02();
+    state.cntv_cval = sr::read_cntv_cval_el02();
+    state.sp_el1 = sr::read_sp_el1();
+    state.tpidr_el1 = sr::read_tpidr_el1();
+    state.tpidrro_el0 = sr::read_tpidrro_el0();
+    state.par = sr::read_par_el1();
+    state.csselr = sr::read_csselr_el1();
+    state.mdscr = sr::read_mdscr_el1();
+    state.sp_el0 = aarch64_cpu::registers::SP_EL0.get();
+    state.tpidr_el0 = aarch64_cpu::registers::TPIDR_EL0.get();
+    // The guest's timer must not fire into the host: the VMM tracks it in software.
+    sr::write_cntv_ctl_el02(0);
+}
+
+fn load_vgic(state: &VgicCpuState, count: usize) {
+    sr::write_ich_vmcr_el2(state.vmcr);
+    sr::write_ich_ap1r0_el2(state.ap1r0);
+    let writers = [sr::write_ich_lr0_el2, sr::write_ich_lr1_el2, sr::write_ich_lr2_el2, sr::write_ich_lr3_el2];
+    for (write, value) in writers.iter().zip(state.lrs.iter()).take(count) {
+        write(*value);
+    }
+    sr::write_ich_hcr_el2(state.hcr);
+}
+
+fn save_vgic(state: &mut VgicCpuState, count: usize) {
+    state.vmcr = sr::read_ich_vmcr_el2();
+    state.ap1r0 = sr::read_ich_ap1r0_el2();
+    let readers = [sr::read_ich_lr0_el2, sr::read_ich_lr1_el2, sr::read_ich_lr2_el2, sr::read_ich_lr3_el2];
+    for (read, value) in readers.iter().zip(state.lrs.iter_mut()).take(count) {
+        *value = read();
+    }
+    sr::write_ich_hcr_el2(0);
+}
+
+/// Everything one vCPU needs to run.
+pub struct VcpuContext {
+    pub regs: GuestRegs,
+    pub el1: El1State,
+    pub vgic: VgicCpuState,
+    /// The MPIDR the guest reads.
+    pub vmpidr: u64,
+    /// The MIDR the guest reads.
+    pub vpidr: u64,
+}
+
+/// Runs the vCPU until its next exit. Interrupts are masked for the duration and come
+/// back afterwards, so a host interrupt that caused the exit is taken right after.
+pub fn run(vcpu: &mut VcpuContext, vm: &VmHardware) -> RawExit {
+    let irqs = super::cpu::irq_save();
+    let lrs = list_register_count();
+    sr::write_vttbr_el2(vm.vttbr);
+    sr::write_vtcr_el2(vm.vtcr);
+    sr::write_vmpidr_el2(vcpu.vmpidr);
+    sr::write_vpidr_el2(vcpu.vpidr);
+    aarch64_cpu::registers::CNTVOFF_EL2.set(vm.cntvoff);
+    load_el1(&vcpu.el1);
+    load_vgic(&vcpu.vgic, lrs);
+    HCR_EL2.set(vm.hcr);
+    // SAFETY: a barrier only: the guest's context must be in place before the eret.
+    unsafe { core::arch::asm!("isb", options(nostack)) };
+    let mut host = HostSave::default();
+    // SAFETY: keel_guest_enter saves the host's callee-saved state in `host` and returns
+    // here on the guest's next exception (guest.S restores it). IRQs are masked and HCR_EL2
+    // has TGE clear, so every exception from the guest's ELs comes back through
+    // keel_guest_exit; the guest can only reach memory its stage-2 table (VTTBR) maps.
+    let kind = unsafe { keel_guest_enter(&mut vcpu.regs, &mut host) };
+    let exit = RawExit { kind, esr: ESR_EL2.get(), far: FAR_EL2.get(), hpfar: HPFAR_EL2.get() };
+    HCR_EL2.set(HCR_HOST);
+    // SAFETY: a barrier only: the host configuration applies from here on.
+    unsafe { core::arch::asm!("isb", options(nostack)) };
+    save_vgic(&mut vcpu.vgic, lrs);
+    save_el1(&mut vcpu.el1);
+    super::cpu::irq_restore(irqs);
+    exit
+}
