@@ -10,10 +10,9 @@ pub const HCR_HOST: u64 = (1 << 34) | (1 << 31) | (1 << 27);
 const CPTR_FPEN: u64 = 3 << 20;
 /// CPTR_EL2 in its non-VHE layout with no traps (RES1 bits set): only on the refusal path.
 const CPTR_EL2_NVHE_NOTRAP: u64 = 0x33ff;
-/// CNTHCTL_EL2 (E2H=1 layout): EL0 may read the physical and virtual counters; a guest's
-/// EL1 may read the physical counter (EL1PCTEN) but its physical-timer accesses trap
-/// (EL1PTEN clear): guests use their virtual timer.
-const CNTHCTL_HOST: u64 = 0b11 | (1 << 10);
+/// CNTHCTL_EL2 (E2H=1 layout) for the host: EL0 may read the physical and virtual
+/// counters. A guest's settings apply only while it runs (arch/guest.rs).
+pub const CNTHCTL_HOST: u64 = 0b11;
 /// TCR_EL2 (TCR_EL1 layout under E2H): T0SZ=T1SZ=25 (39-bit halves), 4 KiB granules,
 /// inner-shareable write-back walks. IPS and AS are filled in from the ID registers.
 pub const TCR_BASE: u64 = 25 | (1 << 8) | (1 << 10) | (3 << 12) | (25 << 16) | (1 << 24) | (1 << 26) | (3 << 28) | (2 << 30);

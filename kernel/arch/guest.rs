@@ -1,6 +1,6 @@
 //! Running a guest vCPU at EL1 from the VHE host: load its context, enter, exit, save.
 
-use super::boot::HCR_HOST;
+use super::boot::{CNTHCTL_HOST, HCR_HOST};
 use aarch64_cpu::registers::{Readable, Writeable, ESR_EL2, FAR_EL2, HCR_EL2, HPFAR_EL2};
 use core::arch::global_asm;
 use keel_drivers::sysreg as sr;
@@ -103,6 +103,9 @@ pub struct RawExit {
 unsafe extern "C" {
     fn keel_guest_enter(guest: *mut GuestRegs, host: *mut HostSave) -> u64;
 }
+
+/// CNTHCTL_EL2.EL1PCTEN in the E2H=1 layout.
+const CNTHCTL_EL1PCTEN: u64 = 1 << 10;
 
 /// How many list registers Keel uses (QEMU's GICv3 has 4).
 pub fn list_register_count() -> usize {
@@ -211,6 +214,9 @@ pub fn run(vcpu: &mut VcpuContext, vm: &VmHardware) -> RawExit {
     sr::write_vmpidr_el2(vcpu.vmpidr);
     sr::write_vpidr_el2(vcpu.vpidr);
     aarch64_cpu::registers::CNTVOFF_EL2.set(vm.cntvoff);
+    // The guest's EL1 may read the physical counter (EL1PCTEN); its physical-timer
+    // accesses trap (EL1PTEN clear): guests use their virtual timer.
+    aarch64_cpu::registers::CNTHCTL_EL2.set(CNTHCTL_HOST | CNTHCTL_EL1PCTEN);
     load_el1(&vcpu.el1);
     load_vgic(&vcpu.vgic, lrs);
     HCR_EL2.set(vm.hcr);
@@ -224,6 +230,7 @@ pub fn run(vcpu: &mut VcpuContext, vm: &VmHardware) -> RawExit {
     let kind = unsafe { keel_guest_enter(&mut vcpu.regs, &mut host) };
     let exit = RawExit { kind, esr: ESR_EL2.get(), far: FAR_EL2.get(), hpfar: HPFAR_EL2.get() };
     HCR_EL2.set(HCR_HOST);
+    aarch64_cpu::registers::CNTHCTL_EL2.set(CNTHCTL_HOST);
     // SAFETY: a barrier only: the host configuration applies from here on.
     unsafe { core::arch::asm!("isb", options(nostack)) };
     save_vgic(&mut vcpu.vgic, lrs);
