@@ -102,6 +102,9 @@ pub fn on_receive(_intid: u32) {
     {
         let console = CONSOLE.lock();
         let Some(uart) = console.as_ref() else { return };
+        // Clear first: a byte arriving during the drain raises the interrupt again (QEMU's
+        // PL011 only signals the empty -> non-empty edge).
+        uart.clear_interrupts();
         let mut rx = RX.lock();
         while let Some(byte) = uart.read_byte() {
             if rx.len == RX_CAPACITY {
@@ -112,7 +115,6 @@ pub fn on_receive(_intid: u32) {
             rx.bytes[tail] = byte;
             rx.len += 1;
         }
-        uart.clear_interrupts();
     }
     // Outside the console locks: waking takes scheduler locks.
     RX_EVENT.fire();

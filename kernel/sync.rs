@@ -65,3 +65,59 @@ impl<T> Drop for IrqSpinlockGuard<'_, T> {
         cpu::irq_restore(self.irqs_were_enabled);
     }
 }
+
+/// A raw spin lock that masks IRQs on its CPU while held, for `lock_api` users such as the
+/// heap: interrupt handlers allocate (wakeups grow queues), so the heap lock must never be
+/// held by code an interrupt can preempt on the same CPU.
+pub struct IrqRawSpinlock {
+    locked: core::sync::atomic::AtomicBool,
+    /// The holder's IRQ state from before it locked (written and read only by the holder).
+    irqs_were_enabled: core::sync::atomic::AtomicBool,
+}
+
+// SAFETY: `lock` returns only once this CPU set `locked` from false to true (acquire), and
+// `unlock` clears it (release), so at most one holder exists at a time; IRQs stay masked on
+// the holder's CPU until unlock, so no handler on that CPU can try to take it again.
+unsafe impl lock_api::RawMutex for IrqRawSpinlock {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: Self = Self {
+        locked: core::sync::atomic::AtomicBool::new(false),
+        irqs_were_enabled: core::sync::atomic::AtomicBool::new(false),
+    };
+
+    type GuardMarker = lock_api::GuardNoSend;
+
+    fn lock(&self) {
+        use core::sync::atomic::Ordering;
+        loop {
+            let irqs = cpu::irq_save();
+            if self.locked.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                self.irqs_were_enabled.store(irqs, Ordering::Relaxed);
+                return;
+            }
+            cpu::irq_restore(irqs);
+            while self.locked.load(Ordering::Relaxed) {
+                core::hint::spin_loop();
+            }
+        }
+    }
+
+    fn try_lock(&self) -> bool {
+        use core::sync::atomic::Ordering;
+        let irqs = cpu::irq_save();
+        if self.locked.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+            self.irqs_were_enabled.store(irqs, Ordering::Relaxed);
+            true
+        } else {
+            cpu::irq_restore(irqs);
+            false
+        }
+    }
+
+    unsafe fn unlock(&self) {
+        use core::sync::atomic::Ordering;
+        let irqs = self.irqs_were_enabled.load(Ordering::Relaxed);
+        self.locked.store(false, Ordering::Release);
+        cpu::irq_restore(irqs);
+    }
+}

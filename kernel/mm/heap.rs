@@ -5,7 +5,8 @@ use talc::source::Manual;
 use talc::TalcLock;
 
 #[global_allocator]
-static HEAP: TalcLock<spin::mutex::SpinMutex<()>, Manual> = TalcLock::new(Manual);
+/// IRQ-safe: interrupt handlers allocate when they wake threads and tasks.
+static HEAP: TalcLock<crate::sync::IrqRawSpinlock, Manual> = TalcLock::new(Manual);
 
 /// Claims `bytes` of frames as the heap. Returns the heap's size on success.
 pub fn init(bytes: usize) -> Option<usize> {

@@ -1,22 +1,26 @@
 //! `cargo xtask bench [NAME...]`: measurements printed as tables (not timed tests).
 //!
-//! `banner`: seconds from QEMU's start to Keel's banner, 1 and 4 CPUs, median of several
-//! boots, and the size of the kernel Image.
+//! `banner`: seconds from QEMU's start to Keel's banner and to the shell's first prompt, 1
+//! and 4 CPUs, median of several boots, and the size of the kernel Image.
 
+use crate::image::{self, Images};
 use crate::options::{self, Parsed, RunOptions};
-use crate::runner::{self, Input, Piped};
+use crate::runner::{self, Piped};
+use crate::typing::Input;
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
-const USAGE: &str = "usage: cargo xtask bench [banner] [--runs N] [--cpu MODEL] [--kernel PATH]
+const USAGE: &str = "usage: cargo xtask bench [banner] [--runs N] [--cpu MODEL] [--kernel PATH] [--initrd PATH]
 
 benchmarks (all when none is named):
-  banner          seconds from QEMU start to the banner with 1 and 4 CPUs (median), Image size
+  banner          seconds from QEMU start to the banner and to the shell's prompt with 1 and
+                  4 CPUs (median), Image size
 
   --runs N        boots per configuration (default 5)
   --cpu MODEL     CPU model (default cortex-a76)
   --kernel PATH   measure this Image instead of building target/keel/Image
+  --initrd PATH   boot with this initrd instead of building target/keel/initrd.cpio
 ";
 
 const BENCHMARKS: &[&str] = &["banner"];
@@ -27,11 +31,17 @@ pub struct BenchArgs {
     pub runs: usize,
     pub cpu: String,
     pub kernel: Option<PathBuf>,
+    pub initrd: Option<PathBuf>,
 }
 
 pub fn parse_args(args: &[String]) -> Result<Option<BenchArgs>, String> {
-    let mut parsed =
-        BenchArgs { names: Vec::new(), runs: 5, cpu: options::DEFAULT_CPU.into(), kernel: None };
+    let mut parsed = BenchArgs {
+        names: Vec::new(),
+        runs: 5,
+        cpu: options::DEFAULT_CPU.into(),
+        kernel: None,
+        initrd: None,
+    };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         let (name, inline) = match arg.split_once('=') {
@@ -39,7 +49,10 @@ pub fn parse_args(args: &[String]) -> Result<Option<BenchArgs>, String> {
             _ => (arg.as_str(), None),
         };
         let mut value = || {
-            inline.clone().or_else(|| args.next().cloned()).ok_or(format!("{name} needs a value"))
+            inline
+                .clone()
+                .or_else(|| args.next().cloned())
+                .ok_or(format!("{name} needs a value"))
         };
         match name {
             "--runs" => {
@@ -51,6 +64,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<BenchArgs>, String> {
             }
             "--cpu" => parsed.cpu = value()?,
             "--kernel" => parsed.kernel = Some(PathBuf::from(value()?)),
+            "--initrd" => parsed.initrd = Some(PathBuf::from(value()?)),
             "-h" | "--help" => return Ok(None),
             benchmark if BENCHMARKS.contains(&benchmark) => parsed.names.push(benchmark.into()),
             other => return Err(format!("unknown benchmark or option `{other}`\n{USAGE}")),
@@ -74,30 +88,49 @@ pub fn median(values: &[Duration]) -> Option<Duration> {
     }
 }
 
-/// One boot to the banner; Keel is powered off right after it.
-fn time_to_banner(cpu: &str, smp: u32, image: &Path) -> Result<Duration, String> {
-    let args =
-        ["--cpu", cpu, "--smp", &smp.to_string(), "--timeout", "120", "--quiet-after-eof", "0"];
+/// Seconds from QEMU's start to the banner and to the shell's first prompt, in one boot.
+#[derive(Debug, Clone, Copy)]
+struct BootTimes {
+    banner: Duration,
+    prompt: Duration,
+}
+
+/// One boot to the shell's prompt; Keel is powered off right after it.
+fn boot_times(cpu: &str, smp: u32, images: &Images) -> Result<BootTimes, String> {
+    let args = [
+        "--cpu",
+        cpu,
+        "--smp",
+        &smp.to_string(),
+        "--timeout",
+        "120",
+        "--quiet-after-eof",
+        "0",
+    ];
     let options: RunOptions = match options::parse_run_args(&args)? {
         Parsed::Run(options) => options,
         Parsed::Help => unreachable!("no --help in fixed arguments"),
     };
     let outcome = runner::run_piped(
         &options,
-        image,
-        Piped { input: Input::Bytes(Vec::new()), echo: false, keep_lines: 20 },
+        images,
+        Piped {
+            input: Input::Bytes(Vec::new()),
+            echo: false,
+            keep_lines: 20,
+        },
     )?;
-    match (outcome.banner_after, outcome.code) {
-        (Some(after), 0) => Ok(after),
+    match (outcome.banner_after, outcome.prompt_after, outcome.code) {
+        (Some(banner), Some(prompt), 0) => Ok(BootTimes { banner, prompt }),
         _ => {
-            let reason = outcome.reason.unwrap_or_else(|| "no banner".into());
-            let tail: Vec<String> = outcome.console.iter().map(|l| format!("    | {l}")).collect();
+            let reason = outcome.reason.unwrap_or_else(|| "no banner or no prompt".into());
+            let tail: Vec<String> = outcome.console.iter().map(|l| format!("    | {}", l.text)).collect();
             Err(format!("boot with {cpu} x{smp} failed: {reason}\n{}", tail.join("\n")))
         }
     }
 }
 
-fn banner(args: &BenchArgs, image: &Path) -> Result<(), String> {
+fn banner(args: &BenchArgs, images: &Images) -> Result<(), String> {
     let progress = std::io::stderr().is_terminal();
     let mut rows = Vec::new();
     for smp in [1u32, 4] {
@@ -106,7 +139,7 @@ fn banner(args: &BenchArgs, image: &Path) -> Result<(), String> {
             if progress {
                 eprint!("\rbench banner: {} x{smp}, boot {run}/{} ", args.cpu, args.runs);
             }
-            times.push(time_to_banner(&args.cpu, smp, image)?);
+            times.push(boot_times(&args.cpu, smp, images)?);
         }
         rows.push((smp, times));
     }
@@ -114,32 +147,46 @@ fn banner(args: &BenchArgs, image: &Path) -> Result<(), String> {
         eprintln!();
     }
     println!(
-        "bench banner: seconds from QEMU start to the banner ({}, {} MiB, median of {})",
+        "bench banner: seconds from QEMU start to the banner and to the shell's prompt \
+         ({}, {} MiB, median of {})",
         args.cpu,
         options::DEFAULT_MEM_MIB,
         args.runs
     );
-    println!("{:>6}  {:>8}  {:>8}  {:>8}", "CPUs", "median", "min", "max");
+    println!(
+        "{:>6}  {:>8}  {:>8}  {:>8}  {:>8}",
+        "CPUs", "banner", "min", "max", "prompt"
+    );
     let mut medians = Vec::new();
     for (smp, times) in &rows {
-        let median = median(times).unwrap_or_default();
-        medians.push(median);
-        let min = times.iter().min().copied().unwrap_or_default();
-        let max = times.iter().max().copied().unwrap_or_default();
+        let banners: Vec<Duration> = times.iter().map(|t| t.banner).collect();
+        let prompts: Vec<Duration> = times.iter().map(|t| t.prompt).collect();
+        let median_banner = median(&banners).unwrap_or_default();
+        medians.push(median_banner);
+        let min = banners.iter().min().copied().unwrap_or_default();
+        let max = banners.iter().max().copied().unwrap_or_default();
         println!(
-            "{smp:>6}  {:>8.3}  {:>8.3}  {:>8.3}",
-            median.as_secs_f64(),
+            "{smp:>6}  {:>8.3}  {:>8.3}  {:>8.3}  {:>8.3}",
+            median_banner.as_secs_f64(),
             min.as_secs_f64(),
-            max.as_secs_f64()
+            max.as_secs_f64(),
+            median(&prompts).unwrap_or_default().as_secs_f64()
         );
     }
     if let [one, four] = medians[..] {
         if !one.is_zero() {
-            println!("ratio x4/x1: {:.2}", four.as_secs_f64() / one.as_secs_f64());
+            println!("ratio x4/x1 (banner): {:.2}", four.as_secs_f64() / one.as_secs_f64());
         }
     }
-    let size = std::fs::metadata(image).map_err(|e| format!("{}: {e}", image.display()))?.len();
-    println!("kernel Image: {size} bytes ({:.1} KiB), {}", size as f64 / 1024.0, image.display());
+    let kernel = &images.kernel;
+    let size = std::fs::metadata(kernel)
+        .map_err(|e| format!("{}: {e}", kernel.display()))?
+        .len();
+    println!(
+        "kernel Image: {size} bytes ({:.1} KiB), {}",
+        size as f64 / 1024.0,
+        kernel.display()
+    );
     Ok(())
 }
 
@@ -156,23 +203,16 @@ pub fn command(args: &[String]) -> u8 {
             return 2;
         }
     };
-    let image = match &args.kernel {
-        Some(path) if path.is_file() => path.clone(),
-        Some(path) => {
-            eprintln!("bench: no kernel Image at {}", path.display());
+    let images = match image::resolve(args.kernel.as_deref(), args.initrd.as_deref()) {
+        Ok(images) => images,
+        Err(error) => {
+            eprintln!("bench: {error}");
             return 1;
         }
-        None => match crate::image::build() {
-            Ok(path) => path,
-            Err(error) => {
-                eprintln!("bench: cannot build Keel: {error}");
-                return 1;
-            }
-        },
     };
     for name in &args.names {
         let result = match name.as_str() {
-            "banner" => banner(&args, &image),
+            "banner" => banner(&args, &images),
             other => Err(format!("unknown benchmark `{other}`")),
         };
         if let Err(error) = result {

@@ -1,5 +1,6 @@
-//! Reading Keel's console: splitting the byte stream into lines and recognising the lines of
-//! the console contract (banner, refusal, crash, panic, power off, self-test results).
+//! Reading Keel's console: splitting the byte stream into lines, recognising the lines of
+//! the console contract (banner, refusal, crash, panic, power off, self-test results), and
+//! counting the shell's prompts.
 
 pub const BANNER_PREFIX: &str = "keel: EL2 VHE (E2H=1 TGE=1) ";
 pub const REFUSAL_PREFIX: &str = "keel: cannot boot: ";
@@ -12,6 +13,8 @@ pub const POWER_OFF: &str = "keel: power off";
 pub const REBOOT: &str = "keel: reboot";
 pub const POWER_BUTTON: &str = "keel: power button";
 pub const SELFTEST_PREFIX: &str = "selftest: ";
+/// The shell's prompt. It ends no line: the shell waits after it for input.
+pub const PROMPT: &str = "keel> ";
 
 /// Lines longer than this are cut into pieces, so a console that never sends a newline
 /// cannot make the runner hold an unbounded line.
@@ -57,6 +60,55 @@ impl LineSplitter {
     }
 }
 
+/// Counts prompts in the console's bytes: a line that contains [`PROMPT`] counts once, as
+/// soon as the prompt is complete. (A prompt usually starts its line, but follows the output
+/// of a program that did not end its last line.)
+#[derive(Default)]
+pub struct PromptCounter {
+    /// How many bytes of the prompt the current line ends with.
+    matched: usize,
+    /// The current line already counted.
+    counted: bool,
+}
+
+impl PromptCounter {
+    /// Feeds bytes; returns how many prompts they completed.
+    pub fn push(&mut self, bytes: &[u8]) -> usize {
+        let prompt = PROMPT.as_bytes();
+        let mut prompts = 0;
+        for &byte in bytes {
+            if byte == b'\n' {
+                self.matched = 0;
+                self.counted = false;
+                continue;
+            }
+            // The prompt has no repeated prefix, so a mismatch can only restart the match.
+            self.matched = if byte == prompt[self.matched] {
+                self.matched + 1
+            } else {
+                usize::from(byte == prompt[0])
+            };
+            if self.matched == prompt.len() {
+                self.matched = 0;
+                if !self.counted {
+                    self.counted = true;
+                    prompts += 1;
+                }
+            }
+        }
+        prompts
+    }
+}
+
+/// The line without the shell prompts in front of it: the kernel may print while the prompt
+/// waits for input (`keel> keel: power button`).
+pub fn after_prompts(mut line: &str) -> &str {
+    while let Some(rest) = line.strip_prefix(PROMPT) {
+        line = rest;
+    }
+    line
+}
+
 /// The banner's contents: `keel: EL2 VHE (E2H=1 TGE=1) <model> x<N>, <M> MiB`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Banner {
@@ -74,7 +126,11 @@ pub fn parse_banner(line: &str) -> Option<Banner> {
     if model.is_empty() || model.contains(char::is_whitespace) {
         return None;
     }
-    Some(Banner { model: model.to_string(), cpus: cpus.parse().ok()?, mib: mib.parse().ok()? })
+    Some(Banner {
+        model: model.to_string(),
+        cpus: cpus.parse().ok()?,
+        mib: mib.parse().ok()?,
+    })
 }
 
 /// One line of the console contract.
@@ -101,8 +157,10 @@ pub enum Marker {
     },
 }
 
-/// Recognises a console line. The contract puts each marker at the start of its own line.
+/// Recognises a console line. The contract puts each marker at the start of its own line,
+/// or right after the shell's prompt.
 pub fn classify(line: &str) -> Option<Marker> {
+    let line = after_prompts(line);
     if line.starts_with(BANNER_PREFIX) {
         return parse_banner(line).map(Marker::Banner);
     }
@@ -128,9 +186,9 @@ pub fn classify(line: &str) -> Option<Marker> {
     if let Some((name, result)) = rest.split_once(" ... ") {
         // `ok` or `FAILED`, possibly followed by details: `ok (12 ms)`, `FAILED: why`.
         let word_is = |word: &str| {
-            result.strip_prefix(word).is_some_and(|after| {
-                after.chars().next().is_none_or(|c| !c.is_alphanumeric() && c != '_')
-            })
+            result
+                .strip_prefix(word)
+                .is_some_and(|after| after.chars().next().is_none_or(|c| !c.is_alphanumeric() && c != '_'))
         };
         let ok = if word_is("ok") {
             true
@@ -139,11 +197,17 @@ pub fn classify(line: &str) -> Option<Marker> {
         } else {
             return None;
         };
-        return Some(Marker::SelftestResult { name: name.to_string(), ok });
+        return Some(Marker::SelftestResult {
+            name: name.to_string(),
+            ok,
+        });
     }
     let (passed, failed) = rest.split_once(" passed, ")?;
     let failed = failed.strip_suffix(" failed")?;
-    Some(Marker::SelftestSummary { passed: passed.parse().ok()?, failed: failed.parse().ok()? })
+    Some(Marker::SelftestSummary {
+        passed: passed.parse().ok()?,
+        failed: failed.parse().ok()?,
+    })
 }
 
 /// What the console has shown so far.
@@ -161,6 +225,8 @@ pub struct Scan {
     pub power_button: bool,
     pub selftest_failures: Vec<String>,
     pub selftest_summary: Option<(u32, u32)>,
+    /// Shell prompts shown (counted by [`PromptCounter`], recorded by the runner).
+    pub prompts: usize,
 }
 
 impl Scan {
@@ -172,10 +238,10 @@ impl Scan {
                 self.banner.get_or_insert_with(|| banner.clone());
             }
             Marker::Refusal => {
-                self.refusal.get_or_insert_with(|| line.to_string());
+                self.refusal.get_or_insert_with(|| after_prompts(line).to_string());
             }
             Marker::Crash | Marker::Panic => {
-                self.crash.get_or_insert_with(|| line.to_string());
+                self.crash.get_or_insert_with(|| after_prompts(line).to_string());
             }
             Marker::ContainedCrash => self.contained_crashes += 1,
             Marker::PowerOff => self.powered_off = true,
@@ -183,9 +249,7 @@ impl Scan {
             Marker::PowerButton => self.power_button = true,
             Marker::SelftestResult { name, ok: false } => self.selftest_failures.push(name.clone()),
             Marker::SelftestResult { ok: true, .. } => {}
-            Marker::SelftestSummary { passed, failed } => {
-                self.selftest_summary = Some((*passed, *failed))
-            }
+            Marker::SelftestSummary { passed, failed } => self.selftest_summary = Some((*passed, *failed)),
         }
         Some(marker)
     }
@@ -223,10 +287,16 @@ mod tests {
     fn banners() {
         assert_eq!(
             parse_banner("keel: EL2 VHE (E2H=1 TGE=1) cortex-a76 x4, 2048 MiB"),
-            Some(Banner { model: "cortex-a76".into(), cpus: 4, mib: 2048 })
+            Some(Banner {
+                model: "cortex-a76".into(),
+                cpus: 4,
+                mib: 2048
+            })
         );
         assert_eq!(
-            parse_banner("keel: EL2 VHE (E2H=1 TGE=1) max x1, 512 MiB").unwrap().model,
+            parse_banner("keel: EL2 VHE (E2H=1 TGE=1) max x1, 512 MiB")
+                .unwrap()
+                .model,
             "max"
         );
         for bad in [
@@ -242,7 +312,10 @@ mod tests {
 
     #[test]
     fn markers() {
-        assert_eq!(classify("keel: cannot boot: this CPU has no VHE"), Some(Marker::Refusal));
+        assert_eq!(
+            classify("keel: cannot boot: this CPU has no VHE"),
+            Some(Marker::Refusal)
+        );
         assert_eq!(classify("keel: CRASH data abort on cpu 1"), Some(Marker::Crash));
         assert_eq!(classify("keel: PANIC at mm/frame.rs:10"), Some(Marker::Panic));
         assert_eq!(
@@ -258,19 +331,31 @@ mod tests {
         assert_eq!(classify("keel: power button"), Some(Marker::PowerButton));
         assert_eq!(
             classify("selftest: frame allocator ... ok"),
-            Some(Marker::SelftestResult { name: "frame allocator".into(), ok: true })
+            Some(Marker::SelftestResult {
+                name: "frame allocator".into(),
+                ok: true
+            })
         );
         assert_eq!(
             classify("selftest: ipi ... FAILED"),
-            Some(Marker::SelftestResult { name: "ipi".into(), ok: false })
+            Some(Marker::SelftestResult {
+                name: "ipi".into(),
+                ok: false
+            })
         );
         assert_eq!(
             classify("selftest: timer ... ok (12 ms)"),
-            Some(Marker::SelftestResult { name: "timer".into(), ok: true })
+            Some(Marker::SelftestResult {
+                name: "timer".into(),
+                ok: true
+            })
         );
         assert_eq!(
             classify("selftest: ipi ... FAILED: cpu 3 ... no answer"),
-            Some(Marker::SelftestResult { name: "ipi".into(), ok: false })
+            Some(Marker::SelftestResult {
+                name: "ipi".into(),
+                ok: false
+            })
         );
         assert_eq!(
             classify("selftest: 7 passed, 1 failed"),
@@ -289,6 +374,32 @@ mod tests {
         ] {
             assert_eq!(classify(plain), None, "{plain}");
         }
+    }
+
+    #[test]
+    fn prompts_are_counted_once_per_line_as_soon_as_complete() {
+        let mut counter = PromptCounter::default();
+        assert_eq!(counter.push(b"keel: EL2 VHE ...\r\n"), 0);
+        assert_eq!(counter.push(b"kee"), 0);
+        assert_eq!(counter.push(b"l> "), 1);
+        assert_eq!(counter.push(b"ps\r\nPID  TID\r\n"), 0);
+        // Typed-ahead echo may come in the same chunk; a redraw does not count again.
+        assert_eq!(counter.push(b"keel> echo a\x1b[A\rkeel> echo a\x1b[K\r\n"), 1);
+        assert_eq!(counter.push(b"\rkeel> \r\nkeel> keel> "), 2);
+        assert_eq!(counter.push(b"\nkeel: pid 3 (fault) killed: x\n"), 0);
+        // After output that did not end its line; `kkeel> ` still holds a prompt.
+        assert_eq!(counter.push(b"no newlinekeel> "), 1);
+        assert_eq!(counter.push(b"\nkkeel> \nkeel>\nkeel >\n"), 1);
+    }
+
+    #[test]
+    fn markers_may_follow_a_prompt() {
+        assert_eq!(after_prompts("keel> keel> x"), "x");
+        assert_eq!(classify("keel> keel: power button"), Some(Marker::PowerButton));
+        assert_eq!(classify("keel> keel: CRASH x"), Some(Marker::Crash));
+        let mut scan = Scan::default();
+        scan.feed("keel> keel: PANIC oops");
+        assert_eq!(scan.crash.as_deref(), Some("keel: PANIC oops"));
     }
 
     #[test]

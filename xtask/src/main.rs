@@ -2,20 +2,24 @@
 
 mod bench;
 mod console;
+mod cpio;
 mod elf;
 mod image;
 mod options;
+mod pstable;
 mod qemu;
 mod qmp;
 mod runner;
 mod systest;
+mod typing;
 
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask <command> [options]
 
 commands:
-  build              build the kernel and write target/keel/Image
+  build              build the kernel and the user programs: target/keel/Image and
+                     target/keel/initrd.cpio
   run [options]      build Keel and boot it under QEMU (see `cargo xtask run --help`)
   systest [options]  boot Keel under QEMU in the system-test cases and check its console
   bench [NAME...]    measure (banner: seconds from QEMU start to the banner; Image size)
@@ -29,7 +33,10 @@ fn main() -> ExitCode {
     };
     let rest = &args[1..];
     let result = match command.as_str() {
-        "build" => image::build().map(|path| println!("{}", path.display())),
+        "build" => image::build().map(|images| {
+            println!("{}", images.kernel.display());
+            println!("{}", images.initrd.display());
+        }),
         "run" => return ExitCode::from(runner::command(rest)),
         "systest" => return ExitCode::from(systest::command(rest)),
         "bench" => return ExitCode::from(bench::command(rest)),

@@ -27,6 +27,7 @@ options:
   --quiet-after-eof SECS   piped input: once input ended and the banner was seen, press the
                            power button after the console was quiet this long (default 2)
   --kernel PATH            boot this Image instead of building target/keel/Image
+  --initrd PATH            use this initrd instead of building target/keel/initrd.cpio
 ";
 
 /// A RAM size, kept in MiB (QEMU gets `<MiB>M`).
@@ -55,6 +56,8 @@ pub struct RunOptions {
     pub quiet_after_eof: Duration,
     /// A prebuilt Image to boot instead of building one.
     pub kernel: Option<PathBuf>,
+    /// A prebuilt initrd to boot with instead of building one.
+    pub initrd: Option<PathBuf>,
     /// Arguments after `--`, appended to QEMU's command line as they are.
     pub extra_qemu_args: Vec<String>,
 }
@@ -71,6 +74,7 @@ impl Default for RunOptions {
             timing: false,
             quiet_after_eof: DEFAULT_QUIET_AFTER_EOF,
             kernel: None,
+            initrd: None,
             extra_qemu_args: Vec::new(),
         }
     }
@@ -86,11 +90,7 @@ pub enum Parsed {
 /// Parses a RAM size: a whole number with an optional K, M, G or T suffix (any case; no
 /// suffix means MiB, as in QEMU). It must be a whole number of MiB within the limits.
 pub fn parse_size(text: &str) -> Result<MemSize, String> {
-    let bad = || {
-        format!(
-            "`{text}` is not a memory size; write a whole number with a unit, such as 512M or 2G"
-        )
-    };
+    let bad = || format!("`{text}` is not a memory size; write a whole number with a unit, such as 512M or 2G");
     let text_trimmed = text.trim();
     let (digits, unit) = match text_trimmed.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
         Some((at, _)) => text_trimmed.split_at(at),
@@ -134,7 +134,9 @@ pub fn parse_seconds(option: &str, text: &str, allow_zero: bool) -> Result<Durat
 pub fn parse_smp(text: &str) -> Result<u32, String> {
     match text.trim().parse::<u32>() {
         Ok(n) if (1..=MAX_SMP).contains(&n) => Ok(n),
-        _ => Err(format!("--smp wants a number of CPUs from 1 to {MAX_SMP}, not `{text}`")),
+        _ => Err(format!(
+            "--smp wants a number of CPUs from 1 to {MAX_SMP}, not `{text}`"
+        )),
     }
 }
 
@@ -147,8 +149,7 @@ pub fn parse_run_args<S: AsRef<str>>(args: &[S]) -> Result<Parsed, String> {
         let arg = args[index].as_ref();
         index += 1;
         if arg == "--" {
-            options.extra_qemu_args =
-                args[index..].iter().map(|a| a.as_ref().to_string()).collect();
+            options.extra_qemu_args = args[index..].iter().map(|a| a.as_ref().to_string()).collect();
             break;
         }
         let (name, inline_value) = match arg.split_once('=') {
@@ -185,10 +186,9 @@ pub fn parse_run_args<S: AsRef<str>>(args: &[S]) -> Result<Parsed, String> {
             "--mem" => options.mem = parse_size(&value(name)?)?,
             "--append" => options.append = Some(value(name)?),
             "--timeout" => options.timeout = Some(parse_seconds(name, &value(name)?, false)?),
-            "--quiet-after-eof" => {
-                options.quiet_after_eof = parse_seconds(name, &value(name)?, true)?
-            }
+            "--quiet-after-eof" => options.quiet_after_eof = parse_seconds(name, &value(name)?, true)?,
             "--kernel" => options.kernel = Some(PathBuf::from(value(name)?)),
+            "--initrd" => options.initrd = Some(PathBuf::from(value(name)?)),
             "--no-virtualization" => {
                 flag(name)?;
                 options.virtualization = false;
@@ -223,7 +223,9 @@ mod tests {
         assert_eq!(parse_size("1T").unwrap().mib, 1 << 20);
         assert_eq!(parse_size("65536K").unwrap().mib, 64);
         assert_eq!(parse_size("1G").unwrap().qemu_arg(), "1024M");
-        for bad in ["", "G", "2GB", "2 G", "1.5G", "-1G", "two", "2X", "0", "32M", "2T", "1025K"] {
+        for bad in [
+            "", "G", "2GB", "2 G", "1.5G", "-1G", "two", "2X", "0", "32M", "2T", "1025K",
+        ] {
             assert!(parse_size(bad).is_err(), "{bad} accepted");
         }
         assert!(parse_size("99999999999999999999G").is_err());
@@ -258,6 +260,7 @@ mod tests {
             "--quiet-after-eof=0",
             "--kernel",
             "/tmp/Image",
+            "--initrd=/tmp/initrd.cpio",
             "--",
             "-s",
             "-S",
@@ -271,6 +274,7 @@ mod tests {
         assert!(options.timing);
         assert_eq!(options.quiet_after_eof, Duration::ZERO);
         assert_eq!(options.kernel, Some(PathBuf::from("/tmp/Image")));
+        assert_eq!(options.initrd, Some(PathBuf::from("/tmp/initrd.cpio")));
         assert_eq!(options.extra_qemu_args, vec!["-s", "-S"]);
     }
 

@@ -1,5 +1,6 @@
 //! The QEMU command line: one place that decides how Keel is started.
 
+use crate::image::Images;
 use crate::options::RunOptions;
 use std::path::Path;
 
@@ -41,7 +42,7 @@ pub fn machine_arg(options: &RunOptions) -> String {
 }
 
 /// All arguments after the QEMU binary name.
-pub fn args(options: &RunOptions, image: &Path, console: Console) -> Vec<String> {
+pub fn args(options: &RunOptions, images: &Images, console: Console) -> Vec<String> {
     let mut args: Vec<String> = vec![
         "-M".into(),
         machine_arg(options),
@@ -52,7 +53,9 @@ pub fn args(options: &RunOptions, image: &Path, console: Console) -> Vec<String>
         "-m".into(),
         options.mem.qemu_arg(),
         "-kernel".into(),
-        image.display().to_string(),
+        images.kernel.display().to_string(),
+        "-initrd".into(),
+        images.initrd.display().to_string(),
     ];
     if let Some(append) = &options.append {
         args.extend(["-append".into(), append.clone()]);
@@ -74,7 +77,9 @@ pub fn args(options: &RunOptions, image: &Path, console: Console) -> Vec<String>
 pub fn display_command(binary: &str, args: &[String]) -> String {
     let quote = |arg: &str| {
         let plain = !arg.is_empty()
-            && arg.chars().all(|c| c.is_ascii_alphanumeric() || "-_.,:/=+@%".contains(c));
+            && arg
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.,:/=+@%".contains(c));
         if plain {
             arg.to_string()
         } else {
@@ -93,6 +98,13 @@ mod tests {
     use super::*;
     use crate::options::{parse_run_args, Parsed};
 
+    fn images(kernel: &str, initrd: &str) -> Images {
+        Images {
+            kernel: kernel.into(),
+            initrd: initrd.into(),
+        }
+    }
+
     fn options(args: &[&str]) -> RunOptions {
         match parse_run_args(args).unwrap() {
             Parsed::Run(options) => options,
@@ -104,13 +116,16 @@ mod tests {
     fn piped_command_line() {
         let args = args(
             &options(&["--append", "keel.selftest"]),
-            Path::new("target/keel/Image"),
-            Console::Piped { qmp_socket: Path::new("/tmp/x/qmp.sock") },
+            &images("target/keel/Image", "target/keel/initrd.cpio"),
+            Console::Piped {
+                qmp_socket: Path::new("/tmp/x/qmp.sock"),
+            },
         );
         assert_eq!(
             display_command("qemu-system-aarch64", &args),
             "qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu cortex-a76 -smp 2 \
-             -m 2048M -kernel target/keel/Image -append keel.selftest -display none -nodefaults \
+             -m 2048M -kernel target/keel/Image -initrd target/keel/initrd.cpio -append keel.selftest \
+             -display none -nodefaults \
              -no-user-config -serial stdio -monitor none \
              -qmp unix:/tmp/x/qmp.sock,server=on,wait=off"
         );
@@ -120,13 +135,13 @@ mod tests {
     fn terminal_command_line() {
         let args = args(
             &options(&["--cpu", "max", "--smp", "4", "--no-virtualization", "--", "-s"]),
-            Path::new("Image"),
+            &images("Image", "my initrd"),
             Console::Terminal,
         );
         assert_eq!(
             args.join(" "),
             "-M virt,gic-version=3 -cpu max,pauth-impdef=on -smp 4 -m 2048M -kernel Image \
-             -display none -nodefaults -no-user-config -serial mon:stdio -s"
+             -initrd my initrd -display none -nodefaults -no-user-config -serial mon:stdio -s"
         );
     }
 

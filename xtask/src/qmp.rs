@@ -47,8 +47,12 @@ pub fn system_powerdown(socket: &Path, connect_for: Duration) -> Result<(), Stri
         }
     };
     let io_error = |e: std::io::Error| format!("QMP: {e}");
-    stream.set_read_timeout(Some(Duration::from_secs(5))).map_err(io_error)?;
-    stream.set_write_timeout(Some(Duration::from_secs(5))).map_err(io_error)?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .map_err(io_error)?;
+    stream
+        .set_write_timeout(Some(Duration::from_secs(5)))
+        .map_err(io_error)?;
     let mut writer = stream.try_clone().map_err(io_error)?;
     let mut reader = BufReader::new(stream);
     let mut next = |want_greeting: bool| -> Result<(), String> {
@@ -66,9 +70,13 @@ pub fn system_powerdown(socket: &Path, connect_for: Duration) -> Result<(), Stri
         }
     };
     next(true)?;
-    writer.write_all(b"{\"execute\":\"qmp_capabilities\"}\n").map_err(io_error)?;
+    writer
+        .write_all(b"{\"execute\":\"qmp_capabilities\"}\n")
+        .map_err(io_error)?;
     next(false)?;
-    writer.write_all(b"{\"execute\":\"system_powerdown\"}\n").map_err(io_error)?;
+    writer
+        .write_all(b"{\"execute\":\"system_powerdown\"}\n")
+        .map_err(io_error)?;
     next(false)
 }
 
@@ -105,14 +113,18 @@ mod tests {
             let (stream, _) = listener.accept().unwrap();
             let mut writer = stream.try_clone().unwrap();
             let mut reader = BufReader::new(stream);
-            writer.write_all(b"{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n").unwrap();
+            writer
+                .write_all(b"{\"QMP\": {\"version\": {}, \"capabilities\": []}}\r\n")
+                .unwrap();
             let mut commands = Vec::new();
             for _ in 0..2 {
                 let mut line = String::new();
                 reader.read_line(&mut line).unwrap();
                 commands.push(line.trim().to_string());
                 if commands.len() == 2 {
-                    writer.write_all(b"{\"timestamp\": {}, \"event\": \"POWERDOWN\"}\r\n").unwrap();
+                    writer
+                        .write_all(b"{\"timestamp\": {}, \"event\": \"POWERDOWN\"}\r\n")
+                        .unwrap();
                 }
                 writer.write_all(b"{\"return\": {}}\r\n").unwrap();
             }

@@ -1,0 +1,194 @@
+//! System calls: `svc #0` and a typed wrapper for every call of [`keel_abi::call`].
+//!
+//! Results are decoded with [`keel_abi::decode`]; nothing here panics on what the kernel
+//! answers.
+
+use alloc::vec::Vec;
+use core::time::Duration;
+use keel_abi::{call, decode, CpuInfo, Error, MemStats, StrRef, ThreadInfo, WaitStatus};
+
+/// The console, as file descriptors.
+pub const STDIN: u64 = 0;
+pub const STDOUT: u64 = 1;
+pub const STDERR: u64 = 2;
+
+/// Makes system call `number` with arguments x0..x5 and returns x0 as it came back.
+///
+/// # Safety
+/// The kernel reads and writes user memory through the pointers among the arguments, as the
+/// call's ABI describes. Memory it may write must not be referenced by live Rust references
+/// (other than a `&mut` handed over for the call), and memory it may read must be
+/// initialised. A pointer outside the caller's mapped memory is safe: the kernel refuses it
+/// with [`Error::BadAddress`] and touches nothing.
+pub unsafe fn raw(number: u64, args: [u64; 6]) -> u64 {
+    let result;
+    // SAFETY: `svc #0` enters the kernel, which preserves every register but x0 and returns
+    // after the instruction; what it does to memory is the caller's contract above.
+    unsafe {
+        core::arch::asm!(
+            "svc #0",
+            inlateout("x0") args[0] => result,
+            in("x1") args[1],
+            in("x2") args[2],
+            in("x3") args[3],
+            in("x4") args[4],
+            in("x5") args[5],
+            in("x8") number,
+            options(nostack),
+        );
+    }
+    result
+}
+
+fn nanoseconds(duration: Duration) -> u64 {
+    u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Writes some of `bytes` to `fd` (1 and 2 are the console); returns how many were taken.
+pub fn write(fd: u64, bytes: &[u8]) -> Result<usize, Error> {
+    // SAFETY: the kernel only reads `bytes`, which is initialised and borrowed for the call.
+    let raw = unsafe { raw(call::WRITE, [fd, bytes.as_ptr() as u64, bytes.len() as u64, 0, 0, 0]) };
+    decode(raw).map(|n| n as usize)
+}
+
+/// Writes all of `bytes` to `fd`.
+pub fn write_all(fd: u64, mut bytes: &[u8]) -> Result<(), Error> {
+    while !bytes.is_empty() {
+        let taken = write(fd, bytes)?.min(bytes.len());
+        if taken == 0 {
+            return Err(Error::InvalidArgument);
+        }
+        bytes = &bytes[taken..];
+    }
+    Ok(())
+}
+
+/// Reads from `fd` (0 is the console): blocks until at least one byte is there or `timeout`
+/// passes (then returns 0); `None` waits for ever.
+pub fn read(fd: u64, buffer: &mut [u8], timeout: Option<Duration>) -> Result<usize, Error> {
+    let timeout_ns = timeout.map_or(u64::MAX, nanoseconds);
+    let args = [fd, buffer.as_mut_ptr() as u64, buffer.len() as u64, timeout_ns, 0, 0];
+    // SAFETY: the kernel writes at most `buffer.len()` bytes into `buffer`, which is
+    // exclusively borrowed for the call.
+    let raw = unsafe { raw(call::READ, args) };
+    decode(raw).map(|n| (n as usize).min(buffer.len()))
+}
+
+/// Starts the program at `path` (in the initrd) with `args` (`args[0]` is, by convention,
+/// its name); returns its pid.
+pub fn spawn(path: &str, args: &[&str]) -> Result<u64, Error> {
+    let refs: Vec<StrRef> = args
+        .iter()
+        .map(|arg| StrRef {
+            ptr: arg.as_ptr() as u64,
+            len: arg.len() as u64,
+        })
+        .collect();
+    let call_args = [
+        path.as_ptr() as u64,
+        path.len() as u64,
+        refs.as_ptr() as u64,
+        refs.len() as u64,
+        0,
+        0,
+    ];
+    // SAFETY: the kernel only reads the path, the `StrRef` array and the strings it names,
+    // all initialised and alive for the call.
+    let raw = unsafe { raw(call::SPAWN, call_args) };
+    decode(raw)
+}
+
+/// Reaps a child that has ended: `pid`, or any child with [`keel_abi::ANY_CHILD`]. With
+/// `no_hang`, answers `None` at once if none has ended; a blocking wait answers `None` only
+/// when the caller is being killed.
+pub fn wait(pid: u64, no_hang: bool) -> Result<Option<WaitStatus>, Error> {
+    let mut status = WaitStatus::default();
+    let flags = if no_hang { keel_abi::WAIT_NOHANG } else { 0 };
+    let status_ptr = &mut status as *mut WaitStatus as u64;
+    // SAFETY: the kernel writes one `WaitStatus` into `status`, a local exclusively ours.
+    let raw = unsafe { raw(call::WAIT, [pid, status_ptr, flags, 0, 0, 0]) };
+    match decode(raw)? {
+        0 => Ok(None),
+        _ => Ok(Some(status)),
+    }
+}
+
+/// Ends this process with `code`.
+pub fn exit(code: i32) -> ! {
+    loop {
+        // SAFETY: no pointers; the kernel does not return from `exit`.
+        unsafe { raw(call::EXIT, [code as i64 as u64, 0, 0, 0, 0, 0]) };
+    }
+}
+
+/// Ends process `pid` (not init, not a kernel thread).
+pub fn kill(pid: u64) -> Result<(), Error> {
+    // SAFETY: no pointers.
+    decode(unsafe { raw(call::KILL, [pid, 0, 0, 0, 0, 0]) }).map(drop)
+}
+
+/// Sleeps for `duration`.
+pub fn sleep(duration: Duration) {
+    // SAFETY: no pointers.
+    unsafe { raw(call::SLEEP, [nanoseconds(duration), 0, 0, 0, 0, 0]) };
+}
+
+/// Gives the CPU to another thread that is ready to run.
+pub fn yield_now() {
+    // SAFETY: no pointers.
+    unsafe { raw(call::YIELD, [0; 6]) };
+}
+
+/// Time since boot (monotonic).
+pub fn time() -> Duration {
+    // SAFETY: no pointers.
+    let raw = unsafe { raw(call::TIME, [0; 6]) };
+    Duration::from_nanos(decode(raw).unwrap_or(0))
+}
+
+/// Fills `threads` with the first of all threads; returns how many exist.
+pub fn thread_list(threads: &mut [ThreadInfo]) -> Result<usize, Error> {
+    let args = [threads.as_mut_ptr() as u64, threads.len() as u64, 0, 0, 0, 0];
+    // SAFETY: the kernel writes at most `threads.len()` entries into `threads`, exclusively
+    // borrowed for the call; every bit pattern is a valid `ThreadInfo`.
+    decode(unsafe { raw(call::THREAD_LIST, args) }).map(|n| n as usize)
+}
+
+/// Memory statistics.
+pub fn mem_stats() -> Result<MemStats, Error> {
+    let mut stats = MemStats::default();
+    let ptr = &mut stats as *mut MemStats as u64;
+    // SAFETY: the kernel writes one `MemStats` into `stats`, a local exclusively ours.
+    decode(unsafe { raw(call::MEM_STATS, [ptr, 0, 0, 0, 0, 0]) })?;
+    Ok(stats)
+}
+
+/// Powers the machine off; returns only if the kernel refused.
+pub fn poweroff() -> Error {
+    // SAFETY: no pointers.
+    decode(unsafe { raw(call::POWEROFF, [0; 6]) })
+        .err()
+        .unwrap_or(Error::InvalidArgument)
+}
+
+/// Reboots the machine; returns only if the kernel refused.
+pub fn reboot() -> Error {
+    // SAFETY: no pointers.
+    decode(unsafe { raw(call::REBOOT, [0; 6]) })
+        .err()
+        .unwrap_or(Error::InvalidArgument)
+}
+
+/// This process's pid.
+pub fn getpid() -> Result<u64, Error> {
+    // SAFETY: no pointers.
+    decode(unsafe { raw(call::GETPID, [0; 6]) })
+}
+
+/// Fills `cpus` with the first of all CPUs; returns how many exist.
+pub fn cpu_list(cpus: &mut [CpuInfo]) -> Result<usize, Error> {
+    let args = [cpus.as_mut_ptr() as u64, cpus.len() as u64, 0, 0, 0, 0];
+    // SAFETY: the kernel writes at most `cpus.len()` entries into `cpus`, exclusively
+    // borrowed for the call; every bit pattern is a valid `CpuInfo`.
+    decode(unsafe { raw(call::CPU_LIST, args) }).map(|n| n as usize)
+}

@@ -1,0 +1,416 @@
+//! What a system test expects of the console, and the checks.
+
+use crate::console::{self, after_prompts, Marker};
+use crate::pstable;
+use crate::runner::Timed;
+use std::time::Duration;
+
+/// One thing a case expects.
+#[derive(Debug, Clone, Copy)]
+pub enum Expect {
+    /// The runner's exit code (0 also means `keel: power off` and no crash or refusal).
+    Exit(u8),
+    /// The banner, with this CPU model and number of CPUs.
+    Banner { model: &'static str, cpus: u32 },
+    /// Some console line contains this text.
+    Line(&'static str),
+    /// No console line contains this text.
+    NoLine(&'static str),
+    /// Some line starts with `prefix` and contains `contains`.
+    LineStartingWith {
+        prefix: &'static str,
+        contains: &'static str,
+    },
+    /// Lines containing these texts, in this order (other lines may come between).
+    Sequence(&'static [&'static str]),
+    /// Exactly `times` lines are `line` (leading and trailing blanks aside).
+    Count { line: &'static str, times: usize },
+    /// `selftest: N passed, 0 failed` with N at least this, and no `... FAILED` line.
+    SelftestsPass { at_least: u32 },
+    /// After the script typed `to` (a line, compared without its newline), a line starting
+    /// with `starting` (after any prompt) came within `within`.
+    Responds {
+        to: &'static str,
+        starting: &'static str,
+        within: Duration,
+    },
+    /// The `table`-th answer to `ps` (from 0, in console order) passes `check`.
+    Ps { table: usize, check: PsCheck },
+}
+
+/// A check of one `ps` table.
+#[derive(Debug, Clone, Copy)]
+pub enum PsCheck {
+    /// Rows with each of these names.
+    Shows(&'static [&'static str]),
+    /// No row with any of these names.
+    Lacks(&'static [&'static str]),
+    /// At least one kernel thread (PID `-`, KIND `kernel`).
+    KernelThreads,
+    /// Exactly `count` rows named `name`, whose CPU times are within `percent` of each
+    /// other: the largest is at most (100 + percent)% of the smallest.
+    Fair {
+        name: &'static str,
+        count: usize,
+        percent: u32,
+    },
+}
+
+/// What a finished case showed.
+#[derive(Debug, Default)]
+pub struct Session {
+    pub code: u8,
+    pub console: Vec<Timed>,
+    pub typed: Vec<Timed>,
+}
+
+impl Session {
+    fn lines(&self) -> impl Iterator<Item = &str> {
+        self.console.iter().map(|line| line.text.as_str())
+    }
+
+    /// A session (exit code 0) of these console lines, one every 100 ms.
+    #[cfg(test)]
+    pub fn of_text(text: &str) -> Session {
+        let console = text
+            .lines()
+            .enumerate()
+            .map(|(i, line)| Timed {
+                at: Duration::from_millis(i as u64 * 100),
+                text: line.into(),
+            })
+            .collect();
+        Session {
+            code: 0,
+            console,
+            typed: Vec::new(),
+        }
+    }
+}
+
+/// Checks one expectation against a finished session.
+pub fn check(expect: &Expect, session: &Session) -> Result<(), String> {
+    let find = |needle: &str| session.lines().any(|line| line.contains(needle));
+    match *expect {
+        Expect::Exit(want) if session.code == want => Ok(()),
+        Expect::Exit(want) => Err(format!("exit code {}, expected {want}", session.code)),
+        Expect::Banner { model, cpus } => match session.lines().find_map(console::parse_banner) {
+            Some(banner) if banner.model == model && banner.cpus == cpus => Ok(()),
+            Some(banner) => Err(format!(
+                "banner shows {} x{}, expected {model} x{cpus}",
+                banner.model, banner.cpus
+            )),
+            None => Err(format!("no banner (expected {model} x{cpus})")),
+        },
+        Expect::Line(needle) if find(needle) => Ok(()),
+        Expect::Line(needle) => Err(format!("no line contains `{needle}`")),
+        Expect::NoLine(needle) => match session.lines().find(|line| line.contains(needle)) {
+            Some(line) => Err(format!("unexpected line `{line}`")),
+            None => Ok(()),
+        },
+        Expect::LineStartingWith { prefix, contains } => {
+            let starting: Vec<_> = session.lines().filter(|l| l.starts_with(prefix)).collect();
+            if starting.iter().any(|l| l.contains(contains)) {
+                Ok(())
+            } else if let Some(line) = starting.first() {
+                Err(format!("`{line}` does not mention `{contains}`"))
+            } else {
+                Err(format!("no line starts with `{prefix}`"))
+            }
+        }
+        Expect::Sequence(needles) => {
+            let mut rest = session.lines();
+            for (index, needle) in needles.iter().enumerate() {
+                if !rest.any(|line| line.contains(needle)) {
+                    return Err(if index == 0 {
+                        format!("no line contains `{needle}`")
+                    } else {
+                        format!("no line contains `{needle}` after `{}`", needles[index - 1])
+                    });
+                }
+            }
+            Ok(())
+        }
+        Expect::Count { line, times } => {
+            let seen = session.lines().filter(|l| l.trim() == line).count();
+            if seen == times {
+                Ok(())
+            } else {
+                Err(format!("{seen} lines are `{line}`, expected {times}"))
+            }
+        }
+        Expect::SelftestsPass { at_least } => selftests_pass(session, at_least),
+        Expect::Responds { to, starting, within } => responds(session, to, starting, within),
+        Expect::Ps { table, check } => ps(session, table, check),
+    }
+}
+
+fn selftests_pass(session: &Session, at_least: u32) -> Result<(), String> {
+    let failed: Vec<_> = session
+        .lines()
+        .filter(|l| matches!(console::classify(l), Some(Marker::SelftestResult { ok: false, .. })))
+        .collect();
+    if let Some(line) = failed.first() {
+        return Err(format!("{line} ({} failed)", failed.len()));
+    }
+    let summary = session
+        .lines()
+        .filter_map(console::classify)
+        .find_map(|marker| match marker {
+            Marker::SelftestSummary { passed, failed } => Some((passed, failed)),
+            _ => None,
+        });
+    match summary {
+        Some((passed, 0)) if passed >= at_least => Ok(()),
+        Some((passed, failed)) => Err(format!(
+            "self-tests: {passed} passed, {failed} failed (expected at least {at_least} passed, 0 failed)"
+        )),
+        None => Err("no `selftest: N passed, N failed` line".into()),
+    }
+}
+
+fn responds(session: &Session, to: &str, starting: &str, within: Duration) -> Result<(), String> {
+    let typed = session
+        .typed
+        .iter()
+        .find(|typed| typed.text.trim_end() == to)
+        .ok_or_else(|| format!("`{to}` was never typed"))?;
+    let answer = session
+        .console
+        .iter()
+        .find(|line| line.at >= typed.at && after_prompts(&line.text).starts_with(starting))
+        .ok_or_else(|| format!("no line starting with `{starting}` after `{to}` was typed"))?;
+    let took = answer.at - typed.at;
+    if took <= within {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{to}` was answered after {:.2} s (allowed: {:.2} s)",
+            took.as_secs_f64(),
+            within.as_secs_f64()
+        ))
+    }
+}
+
+fn ps(session: &Session, table: usize, check: PsCheck) -> Result<(), String> {
+    let lines: Vec<&str> = session.lines().collect();
+    let tables = pstable::tables(&lines);
+    let rows = tables
+        .get(table)
+        .ok_or_else(|| format!("no ps table #{} (the console shows {})", table + 1, tables.len()))?;
+    let which = format!("ps table #{}", table + 1);
+    match check {
+        PsCheck::Shows(names) => match names.iter().find(|name| !rows.iter().any(|row| row.name == **name)) {
+            Some(missing) => Err(format!("{which} has no `{missing}`")),
+            None => Ok(()),
+        },
+        PsCheck::Lacks(names) => match rows.iter().find(|row| names.contains(&row.name.as_str())) {
+            Some(row) => Err(format!(
+                "{which} still shows `{}` (tid {}, {})",
+                row.name, row.tid, row.state
+            )),
+            None => Ok(()),
+        },
+        PsCheck::KernelThreads => {
+            if rows.iter().any(|row| row.pid.is_none() && row.kind == "kernel") {
+                Ok(())
+            } else {
+                Err(format!("{which} shows no kernel thread"))
+            }
+        }
+        PsCheck::Fair { name, count, percent } => {
+            let times: Vec<f64> = rows
+                .iter()
+                .filter(|row| row.name == name)
+                .map(|row| row.seconds)
+                .collect();
+            if times.len() != count {
+                return Err(format!("{which} has {} `{name}` rows, expected {count}", times.len()));
+            }
+            let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+            let max = times.iter().copied().fold(0.0, f64::max);
+            let shown = times.iter().map(|t| format!("{t:.2}")).collect::<Vec<_>>().join(", ");
+            if min > 0.0 && max <= min * (1.0 + f64::from(percent) / 100.0) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{which}: CPU times of `{name}` are {shown} s, not within {percent}% of each other"
+                ))
+            }
+        }
+    }
+}
+
+/// All failed expectations, as one line; None if all passed.
+pub fn judge(expect: &[Expect], session: &Session) -> Option<String> {
+    let failures: Vec<String> = expect.iter().filter_map(|e| check(e, session).err()).collect();
+    (!failures.is_empty()).then(|| failures.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(ms: u64, text: &str) -> Timed {
+        Timed {
+            at: Duration::from_millis(ms),
+            text: text.into(),
+        }
+    }
+
+    fn session(text: &str) -> Session {
+        Session::of_text(text)
+    }
+
+    #[test]
+    fn selftest_expectations() {
+        let expect = Expect::SelftestsPass { at_least: 4 };
+        assert_eq!(
+            check(&expect, &session("selftest: a ... ok\nselftest: 4 passed, 0 failed")),
+            Ok(())
+        );
+        assert!(check(&expect, &session("selftest: 3 passed, 0 failed"))
+            .unwrap_err()
+            .contains("at least 4"));
+        let failing = session("selftest: ipi ... FAILED: cpu 2\nselftest: 4 passed, 1 failed");
+        assert!(check(&expect, &failing)
+            .unwrap_err()
+            .contains("selftest: ipi ... FAILED: cpu 2"));
+        let timed = session("selftest: a ... ok (3 ms)\nselftest: 5 passed, 0 failed");
+        assert_eq!(check(&expect, &timed), Ok(()));
+        assert!(check(&expect, &session("")).unwrap_err().contains("no `selftest"));
+    }
+
+    #[test]
+    fn sequences_lines_and_counts() {
+        let transcript = session("$ ps\nPID NAME\n1 init\n$ mem\nfree 10 MiB\n  ok \nok");
+        assert_eq!(check(&Expect::Sequence(&["ps", "init", "free"]), &transcript), Ok(()));
+        let why = check(&Expect::Sequence(&["mem", "init"]), &transcript).unwrap_err();
+        assert_eq!(why, "no line contains `init` after `mem`");
+        assert!(check(&Expect::Sequence(&["nope"]), &transcript).is_err());
+        assert_eq!(
+            check(&Expect::Sequence(&["init", "init"]), &transcript).unwrap_err(),
+            "no line contains `init` after `init`"
+        );
+        assert_eq!(check(&Expect::Line("PID"), &transcript), Ok(()));
+        assert_eq!(check(&Expect::Count { line: "ok", times: 2 }, &transcript), Ok(()));
+        assert_eq!(
+            check(&Expect::Count { line: "init", times: 1 }, &transcript).unwrap_err(),
+            "0 lines are `init`, expected 1"
+        );
+    }
+
+    #[test]
+    fn responses_are_timed_from_the_typing() {
+        let mut transcript = session("keel> spin &\n[1] 7\nkeel> uptime\nup 3.21 s, 2 CPUs\nkeel> ");
+        transcript.typed = vec![at(0, "spin &\n"), at(150, "uptime\n")];
+        let within = |ms| Expect::Responds {
+            to: "uptime",
+            starting: "up ",
+            within: Duration::from_millis(ms),
+        };
+        assert_eq!(check(&within(200), &transcript), Ok(()));
+        assert!(check(&within(100), &transcript)
+            .unwrap_err()
+            .contains("answered after 0.15 s"));
+        let never = Expect::Responds {
+            to: "mem",
+            starting: "memory",
+            within: Duration::from_secs(1),
+        };
+        assert!(check(&never, &transcript).unwrap_err().contains("never typed"));
+        let silent = Expect::Responds {
+            to: "uptime",
+            starting: "down",
+            within: Duration::from_secs(1),
+        };
+        assert!(check(&silent, &transcript)
+            .unwrap_err()
+            .contains("no line starting with `down`"));
+    }
+
+    const TABLES: &str = "\
+keel> ps
+PID  TID  NAME   KIND    STATE    CPU  TIME
+  1    5  init   user    blocked    1  0.00
+  2    6  sh     user    running    0  0.01
+  3    7  spin   user    ready      0  2.00
+  4    8  spin   user    running    1  2.40
+  -    1  idle0  kernel  running    1  9.00
+keel> ps
+PID  TID  NAME   KIND    STATE    CPU  TIME
+  1    5  init   user    blocked    1  0.00
+";
+
+    #[test]
+    fn ps_checks() {
+        let transcript = session(TABLES);
+        let ps = |table, check| self::check(&Expect::Ps { table, check }, &transcript);
+        assert_eq!(ps(0, PsCheck::Shows(&["init", "sh"])), Ok(()));
+        assert_eq!(ps(1, PsCheck::Shows(&["sh"])).unwrap_err(), "ps table #2 has no `sh`");
+        assert_eq!(ps(1, PsCheck::Lacks(&["spin", "sh"])), Ok(()));
+        assert_eq!(
+            ps(0, PsCheck::Lacks(&["spin"])).unwrap_err(),
+            "ps table #1 still shows `spin` (tid 7, ready)"
+        );
+        assert_eq!(ps(0, PsCheck::KernelThreads), Ok(()));
+        assert_eq!(
+            ps(1, PsCheck::KernelThreads).unwrap_err(),
+            "ps table #2 shows no kernel thread"
+        );
+        assert_eq!(
+            ps(
+                0,
+                PsCheck::Fair {
+                    name: "spin",
+                    count: 2,
+                    percent: 25
+                }
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            ps(
+                0,
+                PsCheck::Fair {
+                    name: "spin",
+                    count: 2,
+                    percent: 10
+                }
+            )
+            .unwrap_err(),
+            "ps table #1: CPU times of `spin` are 2.00, 2.40 s, not within 10% of each other"
+        );
+        assert!(ps(
+            0,
+            PsCheck::Fair {
+                name: "spin",
+                count: 4,
+                percent: 25
+            }
+        )
+        .unwrap_err()
+        .contains("has 2 `spin` rows"));
+        assert!(ps(2, PsCheck::KernelThreads)
+            .unwrap_err()
+            .contains("no ps table #3 (the console shows 2)"));
+    }
+
+    #[test]
+    fn idle_threads_are_not_fair_game() {
+        let transcript =
+            session("PID TID NAME KIND STATE CPU TIME\n3 7 spin user ready 0 0.00\n4 8 spin user ready 0 0.00");
+        let fair = Expect::Ps {
+            table: 0,
+            check: PsCheck::Fair {
+                name: "spin",
+                count: 2,
+                percent: 25,
+            },
+        };
+        assert!(
+            check(&fair, &transcript).is_err(),
+            "no CPU time at all is not fair sharing"
+        );
+    }
+}

@@ -1,0 +1,350 @@
+//! `cargo xtask systest`: Keel booted under QEMU, checked from its console.
+//!
+//! Every case is a row of `cases::CASES`: the `run` options, what to type into the console
+//! (at once, or line by line at the shell's prompts), and what must be seen
+//! (`expect::Expect`). Cases run through the same runner as `cargo xtask run` with piped
+//! input.
+
+mod cases;
+mod expect;
+
+use crate::image::{self, Images};
+use crate::options::{self, Parsed, RunOptions};
+use crate::runner::{self, Outcome, Piped, Timed};
+use crate::typing::{Input, Step};
+use expect::{Expect, Session};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Per-case limit, unless a case's args give `--timeout`.
+pub const CASE_TIMEOUT: Duration = Duration::from_secs(120);
+pub const DEFAULT_JOBS: usize = 2;
+/// How many console lines a failure report shows.
+const TAIL_LINES: usize = 40;
+
+/// What a case types into the console.
+#[derive(Debug, Clone, Copy)]
+pub enum Typing {
+    /// All at once from the start, as a pipe does (Keel keeps what the shell has not read).
+    AtOnce(&'static str),
+    /// Step by step: each `Type` once the shell shows a new prompt.
+    Script(&'static [Step]),
+}
+
+/// A system test.
+#[derive(Debug, Clone, Copy)]
+pub struct Case {
+    pub name: &'static str,
+    /// `cargo xtask run` options.
+    pub args: &'static [&'static str],
+    /// Its end is the end of input (then the power button, once the shell's prompt is there
+    /// and the console is quiet).
+    pub typing: Typing,
+    pub expect: &'static [Expect],
+}
+
+/// The run options of a case, with the per-case timeout filled in.
+pub fn case_options(case: &Case) -> Result<RunOptions, String> {
+    match options::parse_run_args(case.args)? {
+        Parsed::Run(mut options) => {
+            options.timeout.get_or_insert(CASE_TIMEOUT);
+            Ok(options)
+        }
+        Parsed::Help => Err("a case's args ask for --help".into()),
+    }
+}
+
+struct CaseResult {
+    passed: bool,
+    report: String,
+}
+
+fn log_dir() -> PathBuf {
+    image::output_dir().join("systest")
+}
+
+/// The whole console of a case, with what the script typed interleaved as `#> typed …`.
+fn log_text(case: &Case, outcome: &Outcome) -> String {
+    let mut log = format!(
+        "# cargo xtask run{}\n# {}\n# QEMU: {:?}; exit code {}",
+        case.args.iter().map(|arg| format!(" {arg}")).collect::<String>(),
+        outcome.command,
+        outcome.end,
+        outcome.code
+    );
+    if let Some(reason) = &outcome.reason {
+        log.push_str(&format!(" ({reason})"));
+    }
+    log.push('\n');
+    let mut typed = outcome.typed.iter().peekable();
+    for line in &outcome.console {
+        while let Some(step) = typed.next_if(|step| step.at <= line.at) {
+            log.push_str(&format!("#> typed {:?} at {:.3} s\n", step.text, step.at.as_secs_f64()));
+        }
+        log.push_str(&line.text);
+        log.push('\n');
+    }
+    for step in typed {
+        log.push_str(&format!("#> typed {:?} at {:.3} s\n", step.text, step.at.as_secs_f64()));
+    }
+    for line in &outcome.stderr {
+        log.push_str(line);
+        log.push('\n');
+    }
+    log
+}
+
+fn run_case(case: &Case, images: &Images) -> CaseResult {
+    let started = Instant::now();
+    let took = || format!("{:.1}s", started.elapsed().as_secs_f64());
+    let failed = |why: String| CaseResult {
+        passed: false,
+        report: format!("systest: {} ... FAILED: {why}\n", case.name),
+    };
+    let options = match case_options(case) {
+        Ok(options) => options,
+        Err(error) => return failed(format!("bad case: {error}")),
+    };
+    let input = match case.typing {
+        Typing::AtOnce(text) => Input::Bytes(text.as_bytes().to_vec()),
+        Typing::Script(steps) => Input::Script(steps.to_vec()),
+    };
+    let piped = Piped {
+        input,
+        echo: false,
+        keep_lines: 1 << 20,
+    };
+    let outcome = match runner::run_piped(&options, images, piped) {
+        Ok(outcome) => outcome,
+        Err(error) => return failed(error),
+    };
+    let log_path = log_dir().join(format!("{}.log", case.name));
+    let _ = std::fs::write(&log_path, log_text(case, &outcome));
+
+    let session = Session {
+        code: outcome.code,
+        console: outcome.console,
+        typed: outcome.typed,
+    };
+    let Some(why) = expect::judge(case.expect, &session) else {
+        return CaseResult {
+            passed: true,
+            report: format!("systest: {} ... ok ({})\n", case.name, took()),
+        };
+    };
+    let mut report = format!("systest: {} ... FAILED: {why} ({})\n", case.name, took());
+    if let Some(reason) = &outcome.reason {
+        report.push_str(&format!("    run: {reason}\n"));
+    }
+    let skip = session.console.len().saturating_sub(TAIL_LINES);
+    report.push_str(&format!(
+        "    last {} console lines (all in {}):\n",
+        session.console.len() - skip,
+        log_path.display()
+    ));
+    for Timed { text, .. } in &session.console[skip..] {
+        report.push_str(&format!("    | {text}\n"));
+    }
+    for line in &outcome.stderr {
+        report.push_str(&format!("    qemu stderr: {line}\n"));
+    }
+    CaseResult { passed: false, report }
+}
+
+const USAGE: &str = "usage: cargo xtask systest [--filter SUBSTR] [--jobs N] [--kernel PATH] [--initrd PATH] [--list]
+
+  --filter SUBSTR   run only the cases whose name contains SUBSTR
+  --jobs N          run up to N cases at a time (default 2)
+  --kernel PATH     test this Image instead of building target/keel/Image
+  --initrd PATH     boot with this initrd instead of building target/keel/initrd.cpio
+  --list            print the case names and exit
+";
+
+/// Parsed `systest` arguments.
+#[derive(Debug, PartialEq)]
+pub struct SystestArgs {
+    pub filter: Option<String>,
+    pub jobs: usize,
+    pub kernel: Option<PathBuf>,
+    pub initrd: Option<PathBuf>,
+    pub list: bool,
+}
+
+pub fn parse_args(args: &[String]) -> Result<Option<SystestArgs>, String> {
+    let mut parsed = SystestArgs {
+        filter: None,
+        jobs: DEFAULT_JOBS,
+        kernel: None,
+        initrd: None,
+        list: false,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next().cloned())
+                .ok_or(format!("{name} needs a value"))
+        };
+        match name {
+            "--filter" => parsed.filter = Some(value()?),
+            "--jobs" => {
+                let text = value()?;
+                parsed.jobs = match text.parse::<usize>() {
+                    Ok(n) if (1..=64).contains(&n) => n,
+                    _ => return Err(format!("--jobs wants a number from 1 to 64, not `{text}`")),
+                }
+            }
+            "--kernel" => parsed.kernel = Some(PathBuf::from(value()?)),
+            "--initrd" => parsed.initrd = Some(PathBuf::from(value()?)),
+            "--list" => parsed.list = true,
+            "-h" | "--help" => return Ok(None),
+            other => return Err(format!("unknown option `{other}`\n{USAGE}")),
+        }
+    }
+    Ok(Some(parsed))
+}
+
+/// `cargo xtask systest ...`; returns the process exit code.
+pub fn command(args: &[String]) -> u8 {
+    let args = match parse_args(args) {
+        Ok(Some(args)) => args,
+        Ok(None) => {
+            print!("{USAGE}");
+            return 0;
+        }
+        Err(error) => {
+            eprintln!("systest: {error}");
+            return 2;
+        }
+    };
+    let cases: Vec<&Case> = cases::CASES
+        .iter()
+        .filter(|c| args.filter.as_deref().is_none_or(|f| c.name.contains(f)))
+        .collect();
+    if args.list {
+        for case in &cases {
+            println!("{}", case.name);
+        }
+        return 0;
+    }
+    if cases.is_empty() {
+        eprintln!("systest: no case matches the filter");
+        return 1;
+    }
+    let images = match image::resolve(args.kernel.as_deref(), args.initrd.as_deref()) {
+        Ok(images) => images,
+        Err(error) => {
+            eprintln!("systest: {error}");
+            println!("systest: 0 passed, {} failed", cases.len());
+            return 1;
+        }
+    };
+    let _ = std::fs::create_dir_all(log_dir());
+    let jobs = args.jobs.min(cases.len());
+    println!(
+        "systest: {} cases, {jobs} at a time, {} with {}",
+        cases.len(),
+        images.kernel.display(),
+        images.initrd.display()
+    );
+
+    let next = AtomicUsize::new(0);
+    let failed_names = Mutex::new(Vec::new());
+    let passed = AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for _ in 0..jobs {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::SeqCst);
+                let Some(case) = cases.get(index) else { break };
+                let result = run_case(case, &images);
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(result.report.as_bytes());
+                let _ = stdout.flush();
+                if result.passed {
+                    passed.fetch_add(1, Ordering::SeqCst);
+                } else if let Ok(mut names) = failed_names.lock() {
+                    names.push(case.name);
+                }
+            });
+        }
+    });
+    let failed = failed_names.into_inner().unwrap_or_default();
+    if !failed.is_empty() {
+        println!("systest: failed: {}", failed.join(", "));
+    }
+    println!(
+        "systest: {} passed, {} failed",
+        passed.load(Ordering::SeqCst),
+        failed.len()
+    );
+    u8::from(!failed.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runner::QemuEnd;
+
+    #[test]
+    fn arguments() {
+        let args = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let parsed = args(&["--filter", "boot", "--jobs=3", "--initrd", "/tmp/i.cpio"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(parsed.filter.as_deref(), Some("boot"));
+        assert_eq!(parsed.jobs, 3);
+        assert_eq!(parsed.initrd, Some(PathBuf::from("/tmp/i.cpio")));
+        assert_eq!(args(&[]).unwrap().unwrap().jobs, 2);
+        assert!(args(&["--jobs", "0"]).is_err());
+        assert!(args(&["--filter"]).is_err());
+        assert!(args(&["--bogus"]).is_err());
+        assert_eq!(args(&["--help"]).unwrap(), None);
+    }
+
+    #[test]
+    fn logs_show_what_was_typed_where_it_was_typed() {
+        let at = |ms, text: &str| Timed {
+            at: Duration::from_millis(ms),
+            text: text.into(),
+        };
+        let outcome = Outcome {
+            code: 0,
+            reason: None,
+            command: "qemu".into(),
+            console: vec![at(100, "banner"), at(300, "keel> ps"), at(400, "PID")],
+            typed: vec![at(200, "ps\n"), at(500, "poweroff\n")],
+            stderr: vec!["qemu says".into()],
+            banner_after: None,
+            prompt_after: None,
+            end: QemuEnd::Exited(0),
+        };
+        let case = Case {
+            name: "x",
+            args: &["--smp", "1"],
+            typing: Typing::AtOnce(""),
+            expect: &[],
+        };
+        let log = log_text(&case, &outcome);
+        let body: Vec<&str> = log.lines().skip(2).collect();
+        assert_eq!(
+            body,
+            [
+                "# QEMU: Exited(0); exit code 0",
+                "banner",
+                "#> typed \"ps\\n\" at 0.200 s",
+                "keel> ps",
+                "PID",
+                "#> typed \"poweroff\\n\" at 0.500 s",
+                "qemu says"
+            ]
+        );
+    }
+}
