@@ -2,6 +2,7 @@
 //!
 //! `banner`: seconds from QEMU's start to Keel's banner and to the shell's first prompt, 1
 //! and 4 CPUs, median of several boots, and the size of the kernel Image.
+//! `switch`: a kernel thread-to-thread switch and a system-call round trip, in ns.
 
 use crate::image::{self, Images};
 use crate::options::{self, Parsed, RunOptions};
@@ -11,11 +12,12 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const USAGE: &str = "usage: cargo xtask bench [banner] [--runs N] [--cpu MODEL] [--kernel PATH] [--initrd PATH]
+const USAGE: &str = "usage: cargo xtask bench [banner] [switch] [--runs N] [--cpu MODEL] [--kernel PATH] [--initrd PATH]
 
 benchmarks (all when none is named):
   banner          seconds from QEMU start to the banner and to the shell's prompt with 1 and
                   4 CPUs (median), Image size
+  switch          ns per kernel thread switch and per system call round trip (1 CPU)
 
   --runs N        boots per configuration (default 5)
   --cpu MODEL     CPU model (default cortex-a76)
@@ -23,7 +25,7 @@ benchmarks (all when none is named):
   --initrd PATH   boot with this initrd instead of building target/keel/initrd.cpio
 ";
 
-const BENCHMARKS: &[&str] = &["banner"];
+const BENCHMARKS: &[&str] = &["banner", "switch"];
 
 #[derive(Debug, PartialEq)]
 pub struct BenchArgs {
@@ -190,6 +192,53 @@ fn banner(args: &BenchArgs, images: &Images) -> Result<(), String> {
     Ok(())
 }
 
+/// Boots once with `input` typed (or `append` as boot arguments) and returns the console.
+fn console_of(cpu: &str, append: &str, input: &str, images: &Images) -> Result<Vec<String>, String> {
+    let mut args = vec!["--cpu", cpu, "--smp", "1", "--timeout", "300", "--quiet-after-eof", "1"];
+    if !append.is_empty() {
+        args.extend(["--append", append]);
+    }
+    let options: RunOptions = match options::parse_run_args(&args)? {
+        Parsed::Run(options) => options,
+        Parsed::Help => unreachable!("no --help in fixed arguments"),
+    };
+    let piped = Piped { input: Input::Bytes(input.as_bytes().to_vec()), echo: false, keep_lines: 400 };
+    let outcome = runner::run_piped(&options, images, piped)?;
+    let lines: Vec<String> = outcome.console.iter().map(|l| l.text.clone()).collect();
+    if outcome.code != 0 {
+        let reason = outcome.reason.unwrap_or_else(|| "the run failed".into());
+        return Err(format!("{reason}\n    | {}", lines.join("\n    | ")));
+    }
+    Ok(lines)
+}
+
+/// The number before `unit` in the first console line that starts with `prefix` and
+/// contains `unit`.
+fn figure(lines: &[String], prefix: &str, unit: &str) -> Option<u64> {
+    let line = lines.iter().find(|l| l.trim_start().starts_with(prefix) && l.contains(unit))?;
+    let before = line.split(unit).next()?;
+    before.split_whitespace().last()?.parse().ok()
+}
+
+/// Thread-to-thread switch (the kernel self-test's ping-pong) and the system-call round
+/// trip (sysbench), on one CPU, in one run each.
+fn switch(args: &BenchArgs, images: &Images) -> Result<(), String> {
+    let selftest = console_of(&args.cpu, "keel.selftest", "", images)?;
+    let switch = figure(&selftest, "selftest:", " ns per switch").ok_or("no switch figure from the self-tests")?;
+    let shell = console_of(&args.cpu, "", "sysbench\n", images)?;
+    let getpid = figure(&shell, "sysbench: getpid", " ns per call").ok_or("no getpid figure from sysbench")?;
+    let yields = figure(&shell, "sysbench: yield", " ns per call").ok_or("no yield figure from sysbench")?;
+    println!("bench switch: costs on {} x1 under QEMU TCG (one run each)", args.cpu);
+    println!("{:<44}  {:>8}", "what", "ns");
+    println!("{:<44}  {:>8}", "kernel thread -> thread switch (block + wake)", switch);
+    println!("{:<44}  {:>8}", "syscall round trip (getpid, EL0 -> EL2 -> EL0)", getpid);
+    println!("{:<44}  {:>8}", "syscall + scheduler pass (yield, no switch)", yields);
+    if getpid > 0 {
+        println!("ratio switch/syscall: {:.2}", switch as f64 / getpid as f64);
+    }
+    Ok(())
+}
+
 /// `cargo xtask bench ...`; returns the process exit code.
 pub fn command(args: &[String]) -> u8 {
     let args = match parse_args(args) {
@@ -213,6 +262,7 @@ pub fn command(args: &[String]) -> u8 {
     for name in &args.names {
         let result = match name.as_str() {
             "banner" => banner(&args, &images),
+            "switch" => switch(&args, &images),
             other => Err(format!("unknown benchmark `{other}`")),
         };
         if let Err(error) = result {
@@ -231,6 +281,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn figures_are_read_from_their_line() {
+        let lines: Vec<String> = ["selftest: a ... ok (3 ms)", "selftest:   3388 ns per switch (4000 hand-offs)"]
+            .iter()
+            .map(|l| l.to_string())
+            .collect();
+        assert_eq!(figure(&lines, "selftest:", " ns per switch"), Some(3388));
+        assert_eq!(figure(&lines, "sysbench:", " ns per call"), None);
+    }
+
+    #[test]
     fn medians() {
         let ms = |v: &[u64]| v.iter().map(|&m| Duration::from_millis(m)).collect::<Vec<_>>();
         assert_eq!(median(&ms(&[])), None);
@@ -242,7 +302,7 @@ mod tests {
     fn arguments() {
         let args = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         let all = args(&[]).unwrap().unwrap();
-        assert_eq!(all.names, vec!["banner"]);
+        assert_eq!(all.names, vec!["banner", "switch"]);
         assert_eq!(all.runs, 5);
         let some = args(&["banner", "--runs=3", "--cpu", "max"]).unwrap().unwrap();
         assert_eq!((some.runs, some.cpu.as_str()), (3, "max"));

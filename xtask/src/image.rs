@@ -14,6 +14,7 @@ pub const INITRD_PROGRAMS: &[(&str, &str)] = &[
     ("bin/spin", "spin"),
     ("bin/fault", "fault"),
     ("bin/badptr", "badptr"),
+    ("bin/sysbench", "sysbench"),
 ];
 
 /// The packages that hold the user programs.
