@@ -118,3 +118,15 @@ pub fn send_ipi(intid: u32, mpidr: u64) {
 pub fn on_ipi(_intid: u32) {
     cpu::current().ipis.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
 }
+
+/// Enables or disables a private interrupt on this CPU only (e.g. the guest timer's PPI
+/// while its virtual interrupt is in flight).
+pub fn set_private_enabled(intid: u32, enabled: bool) {
+    if let Some(redistributor) = this_redistributor() {
+        report(if enabled { redistributor.enable_private(intid) } else { redistributor.disable_private(intid) });
+    }
+}
+
+/// Guest interrupts (timer, GIC maintenance) only need to make the guest exit; by the time
+/// the host takes them the vCPU has already seen to them.
+pub fn on_guest_interrupt(_intid: u32) {}

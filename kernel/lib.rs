@@ -33,3 +33,5 @@ mod selftest;
 pub mod sync;
 #[cfg(target_os = "none")]
 mod syscall;
+#[cfg(target_os = "none")]
+pub mod vm;

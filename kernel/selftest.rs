@@ -24,6 +24,7 @@ const TESTS: &[(&str, Test)] = &[
     ("fair_share_of_spinning_threads", fair_share_of_spinning_threads),
     ("async_task_with_timer", async_task_with_timer),
     ("context_switch_round_trip", context_switch_round_trip),
+    ("guest_world_switch", guest_world_switch),
 ];
 
 /// Runs every self-test and prints `selftest: N passed, N failed`.
@@ -342,5 +343,23 @@ fn context_switch_round_trip() -> Result<(), &'static str> {
     let elapsed = timer::now_ns() - start;
     kprintln!("selftest:   {} ns per switch ({} hand-offs between two threads on cpu {here})",
         elapsed / (2 * ROUND_TRIPS as u64), 2 * ROUND_TRIPS);
+    Ok(())
+}
+
+/// Runs a tiny EL1 guest through the real world switch: its UART bytes arrive as MMIO
+/// exits, its PSCI call as an HVC exit; the host goes on afterwards.
+fn guest_world_switch() -> Result<(), &'static str> {
+    let (free_before, _) = kernel_space::frame_counts();
+    let run = crate::vm::test_guest::run()?;
+    if run.output != b"hello from EL1\n" {
+        return Err("the guest's UART output is wrong");
+    }
+    if !run.powered_off {
+        return Err("the guest did not power off");
+    }
+    if kernel_space::frame_counts().0 != free_before {
+        return Err("guest memory was not returned");
+    }
+    kprintln!("selftest:   {} exits for {} bytes of guest output", run.exits, run.output.len());
     Ok(())
 }

@@ -44,6 +44,25 @@ pub mod call {
     pub const GETPID: u64 = 14;
     /// `cpu_list(ptr, max) -> total`: fills up to `max` [`super::CpuInfo`]s.
     pub const CPU_LIST: u64 = 15;
+    /// `vm_create(config_ptr) -> 0`: defines a VM from a [`super::VmConfig`]; files are
+    /// checked now, nothing runs yet.
+    pub const VM_CREATE: u64 = 16;
+    /// `vm_start(name_ptr, name_len) -> 0`: boots a created or stopped VM.
+    pub const VM_START: u64 = 17;
+    /// `vm_stop(name_ptr, name_len) -> 0`: asks the guest to power off (graceful).
+    pub const VM_STOP: u64 = 18;
+    /// `vm_kill(name_ptr, name_len) -> 0`: stops the VM at once.
+    pub const VM_KILL: u64 = 19;
+    /// `vm_destroy(name_ptr, name_len) -> 0`: forgets a VM that is not running.
+    pub const VM_DESTROY: u64 = 20;
+    /// `vm_list(ptr, max) -> total`: fills up to `max` [`super::VmInfo`]s.
+    pub const VM_LIST: u64 = 21;
+    /// `vm_console_read(name_ptr, name_len, buf, len, timeout_ns) -> bytes`: takes guest
+    /// console output (kept in a bounded buffer while nobody reads); 0 after the timeout.
+    pub const VM_CONSOLE_READ: u64 = 22;
+    /// `vm_console_write(name_ptr, name_len, buf, len) -> bytes`: types into the guest's
+    /// console; returns how many bytes it took (its input buffer is bounded).
+    pub const VM_CONSOLE_WRITE: u64 = 23;
 }
 
 /// Errors, returned as their negative code in x0.
@@ -252,6 +271,80 @@ pub struct CpuInfo {
     pub ticks: u64,
 }
 
+/// A VM definition for `vm_create`: strings are [`StrRef`]s in the caller's memory.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VmConfig {
+    pub name: StrRef,
+    /// Path of the kernel (an arm64 Linux Image or a raw binary).
+    pub kernel: StrRef,
+    /// Path of the initramfs; length 0 for none.
+    pub initrd: StrRef,
+    /// The guest kernel's command line.
+    pub cmdline: StrRef,
+    pub mem_bytes: u64,
+    pub vcpus: u64,
+}
+
+/// Most vCPUs one VM may have.
+pub const VM_MAX_VCPUS: u64 = 8;
+/// Smallest and largest guest RAM.
+pub const VM_MIN_MEM: u64 = 16 << 20;
+pub const VM_MAX_MEM: u64 = 16 << 30;
+
+/// VM states, as [`VmInfo::state`] reports them.
+pub const VM_CREATED: u32 = 0;
+pub const VM_RUNNING: u32 = 1;
+/// The guest powered off (PSCI SYSTEM_OFF) or was stopped.
+pub const VM_STOPPED: u32 = 2;
+/// The guest asked for a reset (PSCI SYSTEM_RESET).
+pub const VM_RESET: u32 = 3;
+/// The guest did something Keel cannot emulate; the reason is in its console buffer.
+pub const VM_CRASHED: u32 = 4;
+/// Killed from the host.
+pub const VM_KILLED: u32 = 5;
+
+/// The name of a VM state.
+pub const fn vm_state_name(state: u32) -> &'static str {
+    match state {
+        VM_CREATED => "created",
+        VM_RUNNING => "running",
+        VM_STOPPED => "stopped",
+        VM_RESET => "reset",
+        VM_CRASHED => "crashed",
+        VM_KILLED => "killed",
+        _ => "unknown",
+    }
+}
+
+/// One VM as `vm_list` reports it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmInfo {
+    pub name: [u8; NAME_LEN],
+    pub state: u32,
+    pub vcpus: u32,
+    pub mem_bytes: u64,
+    /// Time since the last start (0 when not running).
+    pub uptime_ns: u64,
+    /// Exits handled since the last start.
+    pub exits: u64,
+}
+
+impl Default for VmInfo {
+    fn default() -> Self {
+        Self { name: [0; NAME_LEN], state: 0, vcpus: 0, mem_bytes: 0, uptime_ns: 0, exits: 0 }
+    }
+}
+
+impl VmInfo {
+    /// The name as text.
+    pub fn name(&self) -> &str {
+        let len = self.name.iter().position(|&b| b == 0).unwrap_or(NAME_LEN);
+        core::str::from_utf8(&self.name[..len]).unwrap_or("?")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,5 +375,8 @@ mod tests {
         assert_eq!(core::mem::size_of::<MemStats>(), 40);
         assert_eq!(core::mem::size_of::<CpuInfo>(), 48);
         assert_eq!(core::mem::size_of::<StrRef>(), 16);
+        assert_eq!(core::mem::size_of::<VmConfig>(), 80);
+        assert_eq!(core::mem::size_of::<VmInfo>(), 64);
+        assert_eq!(vm_state_name(VM_CRASHED), "crashed");
     }
 }

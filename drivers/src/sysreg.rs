@@ -361,4 +361,17 @@ system_registers! {
     read read_ich_lr3_el2 = "s3_4_c12_c12_3";
     /// Writes ICH_LR3_EL2: list register 3.
     write write_ich_lr3_el2 = "s3_4_c12_c12_3";
+
+    // ---- ID registers aarch64-cpu 11.2 lacks (read to build a guest's view) ----
+
+    /// Reads ID_AA64PFR2_EL1.
+    read read_id_aa64pfr2_el1 = "s3_0_c0_c4_2";
+    /// Reads ID_AA64ZFR0_EL1 (SVE features).
+    read read_id_aa64zfr0_el1 = "s3_0_c0_c4_4";
+    /// Reads ID_AA64SMFR0_EL1 (SME features).
+    read read_id_aa64smfr0_el1 = "s3_0_c0_c4_5";
+    /// Reads ID_AA64ISAR2_EL1.
+    read read_id_aa64isar2_el1 = "s3_0_c0_c6_2";
+    /// Reads ID_AA64MMFR3_EL1.
+    read read_id_aa64mmfr3_el1 = "s3_0_c0_c7_3";
 }

@@ -238,3 +238,48 @@ pub fn run(vcpu: &mut VcpuContext, vm: &VmHardware) -> RawExit {
     super::cpu::irq_restore(irqs);
     exit
 }
+
+/// The host's value of the ID register with this encoding (for a guest's sanitised view);
+/// 0 for encodings Keel does not read.
+pub fn read_id_register(encoding: u32) -> u64 {
+    use aarch64_cpu::registers::*;
+    let (op0, op1, crn, crm, op2) = keel_vmm::sysreg::decode(encoding);
+    if (op0, op1, crn) != (3, 0, 0) {
+        return 0;
+    }
+    match (crm, op2) {
+        (4, 0) => ID_AA64PFR0_EL1.get(),
+        (4, 1) => ID_AA64PFR1_EL1.get(),
+        (4, 2) => sr::read_id_aa64pfr2_el1(),
+        (4, 4) => sr::read_id_aa64zfr0_el1(),
+        (4, 5) => sr::read_id_aa64smfr0_el1(),
+        (5, 0) => ID_AA64DFR0_EL1.get(),
+        (5, 1) => ID_AA64DFR1_EL1.get(),
+        (5, 4) => ID_AA64AFR0_EL1.get(),
+        (5, 5) => ID_AA64AFR1_EL1.get(),
+        (6, 0) => ID_AA64ISAR0_EL1.get(),
+        (6, 1) => ID_AA64ISAR1_EL1.get(),
+        (6, 2) => sr::read_id_aa64isar2_el1(),
+        (7, 0) => ID_AA64MMFR0_EL1.get(),
+        (7, 1) => ID_AA64MMFR1_EL1.get(),
+        (7, 2) => ID_AA64MMFR2_EL1.get(),
+        (7, 3) => sr::read_id_aa64mmfr3_el1(),
+        _ => 0,
+    }
+}
+
+/// Drops every stage-1 and stage-2 TLB entry of the VM whose VTTBR is `vttbr`, on all
+/// CPUs (before its memory and VMID are reused). The VMID must be current and TGE clear
+/// for the EL1 invalidation to reach the guest's regime.
+pub fn invalidate_vm_tlb(vttbr: u64) {
+    let irqs = super::cpu::irq_save();
+    sr::write_vttbr_el2(vttbr);
+    HCR_EL2.set(HCR_HOST & !(1 << 27));
+    // SAFETY: TLB maintenance for the guest regime only, with interrupts masked so no host
+    // code runs with TGE clear; the host configuration is restored right after.
+    unsafe { core::arch::asm!("isb", "tlbi vmalls12e1is", "dsb ish", "isb", options(nostack)) };
+    HCR_EL2.set(HCR_HOST);
+    // SAFETY: a barrier only.
+    unsafe { core::arch::asm!("isb", options(nostack)) };
+    super::cpu::irq_restore(irqs);
+}

@@ -1,5 +1,7 @@
 //! The system calls of the user ABI (keel-abi): argument checks and dispatch.
 
+mod vm;
+
 use crate::arch::exception::TrapFrame;
 use crate::arch::{cpu, timer};
 use crate::proc::{self, Process};
@@ -49,12 +51,20 @@ fn handle(process: &Arc<Process>, number: u64, a: [u64; 6]) -> Result<u64, Error
         call::REBOOT => crate::power::reboot(),
         call::GETPID => Ok(process.pid),
         call::CPU_LIST => cpu_list(process, a[0], a[1]),
+        call::VM_CREATE => vm::create(process, a[0]),
+        call::VM_START => vm::by_name(process, a[0], a[1], crate::vm::registry::start),
+        call::VM_STOP => vm::by_name(process, a[0], a[1], crate::vm::registry::request_stop),
+        call::VM_KILL => vm::by_name(process, a[0], a[1], crate::vm::registry::kill),
+        call::VM_DESTROY => vm::by_name(process, a[0], a[1], crate::vm::registry::destroy),
+        call::VM_LIST => vm::list(process, a[0], a[1]),
+        call::VM_CONSOLE_READ => vm::console_read(process, a),
+        call::VM_CONSOLE_WRITE => vm::console_write(process, a),
         _ => Err(Error::NoSuchCall),
     }
 }
 
 /// Runs `f` with the process's address space (gone once it has exited).
-fn with_space<R>(process: &Process, f: impl FnOnce(&proc::space::AddressSpace) -> Result<R, Error>) -> Result<R, Error> {
+pub(crate) fn with_space<R>(process: &Process, f: impl FnOnce(&proc::space::AddressSpace) -> Result<R, Error>) -> Result<R, Error> {
     match process.space.lock().as_ref() {
         Some(space) => f(space),
         None => Err(Error::BadAddress),
@@ -124,7 +134,7 @@ fn wait(process: &Process, pid: u64, status_ptr: u64, flags: u64) -> Result<u64,
 }
 
 /// Writes `items` to the user array at `ptr` (at most `max`); returns how many exist.
-fn write_array<T: Copy>(process: &Process, ptr: u64, max: u64, items: &[T]) -> Result<u64, Error> {
+pub(crate) fn write_array<T: Copy>(process: &Process, ptr: u64, max: u64, items: &[T]) -> Result<u64, Error> {
     let count = items.len().min(usize::try_from(max).unwrap_or(usize::MAX));
     let size = core::mem::size_of::<T>() as u64;
     with_space(process, |space| {

@@ -7,4 +7,12 @@ extern crate alloc;
 
 pub mod bus;
 pub mod esr;
+pub mod exit;
+pub mod fdt;
 pub mod layout;
+pub mod loader;
+pub mod pl011;
+pub mod psci;
+pub mod stage2;
+pub mod sysreg;
+pub mod vgic;

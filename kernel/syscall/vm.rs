@@ -1,0 +1,104 @@
+//! The VM system calls: define, start, stop, list VMs and talk to their consoles.
+
+use super::{with_space, write_array};
+use crate::proc::Process;
+use crate::vm::machine::VmConfig;
+use crate::vm::registry;
+use alloc::string::String;
+use alloc::vec::Vec;
+use keel_abi::{Error, VmInfo};
+
+/// Longest path or command line.
+const MAX_TEXT: usize = 2048;
+/// Largest console transfer.
+const MAX_CONSOLE_IO: usize = 16 * 1024;
+
+fn name(process: &Process, ptr: u64, len: u64) -> Result<String, Error> {
+    with_space(process, |space| space.read_str(ptr, len, keel_abi::NAME_LEN))
+}
+
+/// Calls `f` with the VM name at (ptr, len).
+pub fn by_name(process: &Process, ptr: u64, len: u64, f: fn(&str) -> Result<(), Error>) -> Result<u64, Error> {
+    f(&name(process, ptr, len)?).map(|()| 0)
+}
+
+pub fn create(process: &Process, config_ptr: u64) -> Result<u64, Error> {
+    let config = with_space(process, |space| {
+        let mut raw = [0u8; core::mem::size_of::<keel_abi::VmConfig>()];
+        space.read(config_ptr, &mut raw)?;
+        let word = |at: usize| -> u64 {
+            let mut bytes = [0u8; 8];
+            bytes.copy_from_slice(&raw[at..at + 8]);
+            u64::from_le_bytes(bytes)
+        };
+        let text = |at: usize, max: usize| space.read_str(word(at), word(at + 8), max);
+        let initrd = text(32, MAX_TEXT)?;
+        Ok(VmConfig {
+            name: text(0, keel_abi::NAME_LEN)?,
+            kernel: text(16, MAX_TEXT)?,
+            initrd: if initrd.is_empty() { None } else { Some(initrd) },
+            cmdline: text(48, MAX_TEXT)?,
+            mem_bytes: word(64),
+            vcpus: usize::try_from(word(72)).map_err(|_| Error::InvalidArgument)?,
+        })
+    })?;
+    registry::create(config).map(|()| 0)
+}
+
+pub fn list(process: &Process, ptr: u64, max: u64) -> Result<u64, Error> {
+    let infos: Vec<VmInfo> = registry::all()
+        .iter()
+        .map(|vm| VmInfo {
+            name: keel_abi::name_field(&vm.config.name),
+            state: vm.state(),
+            vcpus: vm.config.vcpus as u32,
+            mem_bytes: vm.config.mem_bytes,
+            uptime_ns: registry::uptime_ns(vm),
+            exits: vm.exits.load(core::sync::atomic::Ordering::Relaxed),
+        })
+        .collect();
+    write_array(process, ptr, max, &infos)
+}
+
+/// `vm_console_read(name_ptr, name_len, buf, len, timeout_ns)`.
+pub fn console_read(process: &Process, a: [u64; 6]) -> Result<u64, Error> {
+    let vm = registry::get(&name(process, a[0], a[1])?).ok_or(Error::NotFound)?;
+    let len = usize::try_from(a[3]).map_err(|_| Error::TooBig)?.min(MAX_CONSOLE_IO);
+    with_space(process, |space| space.write(a[2], &alloc::vec![0; len]))?;
+    let deadline = crate::arch::timer::now_ns().saturating_add(a[4]);
+    let killed = || process.killed.load(core::sync::atomic::Ordering::Acquire);
+    let bytes: Vec<u8> = vm
+        .console_readers
+        .wait_until(Some(deadline), || {
+            if killed() {
+                return Some(Vec::new());
+            }
+            let mut console = vm.console.lock();
+            if console.is_empty() {
+                return (vm.state() != keel_abi::VM_RUNNING).then(Vec::new);
+            }
+            let n = console.len().min(len);
+            Some(console.drain(..n).collect())
+        })
+        .unwrap_or_default();
+    with_space(process, |space| space.write(a[2], &bytes))?;
+    Ok(bytes.len() as u64)
+}
+
+/// `vm_console_write(name_ptr, name_len, buf, len)`.
+pub fn console_write(process: &Process, a: [u64; 6]) -> Result<u64, Error> {
+    let vm = registry::get(&name(process, a[0], a[1])?).ok_or(Error::NotFound)?;
+    let len = usize::try_from(a[3]).map_err(|_| Error::TooBig)?.min(MAX_CONSOLE_IO);
+    let mut bytes = alloc::vec![0; len];
+    with_space(process, |space| space.read(a[2], &mut bytes))?;
+    let running = vm.running.lock().clone().ok_or(Error::NotPermitted)?;
+    let taken = {
+        let mut devices = running.devices.lock();
+        let taken = crate::vm::machine::type_into_uart(&mut devices, &bytes);
+        let kicks = devices.vgic.take_kicks();
+        drop(devices);
+        crate::vm::vcpu::kick_mask(&vm, kicks);
+        taken
+    };
+    Ok(taken as u64)
+}

@@ -1,0 +1,211 @@
+//! One virtual machine: its configuration, memory, devices, vCPUs and state.
+
+use super::memory::{GuestRam, Stage2Frames};
+use crate::arch::guest::VmHardware;
+use crate::sched::wait::WaitQueue;
+use crate::sync::IrqSpinlock;
+use alloc::collections::VecDeque;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use keel_abi::Error;
+use keel_vmm::bus::{InterruptSink, MmioBus};
+use keel_vmm::layout::{RAM_BASE, UART_BASE, UART_SIZE};
+use keel_vmm::pl011::Pl011;
+use keel_vmm::stage2::Stage2;
+use keel_vmm::vgic::Vgic;
+
+/// What a VM is made from (checked at creation).
+#[derive(Clone)]
+pub struct VmConfig {
+    pub name: String,
+    pub kernel: String,
+    pub initrd: Option<String>,
+    pub cmdline: String,
+    pub mem_bytes: u64,
+    pub vcpus: usize,
+}
+
+/// Guest console output kept while nobody reads it.
+const CONSOLE_KEEP: usize = 64 * 1024;
+
+/// The devices and interrupt controller of a running VM (under one lock).
+pub struct Devices {
+    pub vgic: Vgic,
+    /// The guest console (kept apart from the bus: the VM drains and feeds it).
+    pub uart: Pl011,
+    /// Every other emulated device.
+    pub bus: MmioBus,
+}
+
+/// A vCPU's power state (PSCI).
+pub const VCPU_OFF: u32 = 0;
+pub const VCPU_ON: u32 = 1;
+pub const VCPU_PENDING: u32 = 2;
+
+/// One vCPU as the VM tracks it.
+pub struct VcpuSlot {
+    pub power: AtomicU32,
+    /// The CPU it is in guest mode on, or -1.
+    pub in_guest_on: AtomicI64,
+    /// Woken when an interrupt may be deliverable or the VM stops.
+    pub wake: WaitQueue,
+    /// CPU_ON entry point and context id, read by the vCPU thread when it starts.
+    pub start: IrqSpinlock<(u64, u64)>,
+}
+
+/// A VM while it runs: memory, tables, devices.
+pub struct Running {
+    pub ram: GuestRam,
+    stage2: Option<Stage2>,
+    pub hardware: VmHardware,
+    pub devices: IrqSpinlock<Devices>,
+    pub started_ns: u64,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stage2) = self.stage2.take() {
+            stage2.destroy(&mut Stage2Frames);
+        }
+    }
+}
+
+pub struct Vm {
+    pub config: VmConfig,
+    pub vmid: u8,
+    pub state: AtomicU32,
+    /// Set to make every vCPU leave its loop.
+    pub stopping: AtomicBool,
+    pub running: IrqSpinlock<Option<Arc<Running>>>,
+    pub vcpus: Vec<VcpuSlot>,
+    pub console: IrqSpinlock<VecDeque<u8>>,
+    /// Woken when console output arrives (for `vm console`).
+    pub console_readers: WaitQueue,
+    pub exits: AtomicU64,
+    /// vCPU threads still running.
+    pub live_vcpus: AtomicU32,
+}
+
+impl Vm {
+    pub fn new(config: VmConfig, vmid: u8) -> Self {
+        let vcpus = (0..config.vcpus)
+            .map(|_| VcpuSlot {
+                power: AtomicU32::new(VCPU_OFF),
+                in_guest_on: AtomicI64::new(-1),
+                wake: WaitQueue::new(),
+                start: IrqSpinlock::new((0, 0)),
+            })
+            .collect();
+        Self {
+            config,
+            vmid,
+            state: AtomicU32::new(keel_abi::VM_CREATED),
+            stopping: AtomicBool::new(false),
+            running: IrqSpinlock::new(None),
+            vcpus,
+            console: IrqSpinlock::new(VecDeque::new()),
+            console_readers: WaitQueue::new(),
+            exits: AtomicU64::new(0),
+            live_vcpus: AtomicU32::new(0),
+        }
+    }
+
+    pub fn state(&self) -> u32 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    /// Adds guest console output (oldest bytes go when the buffer is full).
+    pub fn console_output(&self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        {
+            let mut console = self.console.lock();
+            for &byte in bytes {
+                if console.len() == CONSOLE_KEEP {
+                    console.pop_front();
+                }
+                console.push_back(byte);
+            }
+        }
+        self.console_readers.wake_all();
+    }
+
+    /// Builds memory, tables and devices and loads the guest's kernel, initrd and DTB.
+    pub fn prepare(&self) -> Result<Running, Error> {
+        let config = &self.config;
+        let kernel = crate::fs::initrd_file(&config.kernel)?;
+        let initrd = match &config.initrd {
+            Some(path) => Some(crate::fs::initrd_file(path)?),
+            None => None,
+        };
+        let plan = keel_vmm::loader::plan(kernel, initrd.map(|i| i.len() as u64), 2 << 20, config.mem_bytes)
+            .map_err(|error| {
+                log::warn!("vm {}: {error:?}", config.name);
+                Error::InvalidArgument
+            })?;
+        let mpidrs: Vec<u64> = (0..config.vcpus).map(keel_vmm::psci::vcpu_mpidr).collect();
+        let dtb = keel_vmm::fdt::build(&keel_vmm::fdt::GuestDtbConfig {
+            ram_bytes: config.mem_bytes,
+            vcpu_mpidrs: &mpidrs,
+            bootargs: &config.cmdline,
+            initrd: match (plan.initrd_ipa, initrd) {
+                (Some(start), Some(bytes)) => Some((start, start + bytes.len() as u64)),
+                _ => None,
+            },
+            virtio_slots: &[],
+            psci_method: keel_vmm::fdt::PsciMethod::Hvc,
+        })
+        .map_err(|error| {
+            log::warn!("vm {}: device tree: {error:?}", config.name);
+            Error::InvalidArgument
+        })?;
+        let mut ram = GuestRam::new(config.mem_bytes).ok_or(Error::NoMemory)?;
+        ram.write(plan.kernel_ipa - RAM_BASE, kernel).map_err(|_| Error::TooBig)?;
+        if let (Some(ipa), Some(bytes)) = (plan.initrd_ipa, initrd) {
+            ram.write(ipa - RAM_BASE, bytes).map_err(|_| Error::TooBig)?;
+        }
+        ram.write(plan.dtb_ipa - RAM_BASE, &dtb).map_err(|_| Error::TooBig)?;
+        let mut tables = Stage2Frames;
+        let mut stage2 = Stage2::new(&mut tables).map_err(|_| Error::NoMemory)?;
+        if stage2.map_ram(&mut tables, RAM_BASE, ram.pa(), ram.len()).is_err() {
+            stage2.destroy(&mut tables);
+            return Err(Error::NoMemory);
+        }
+        use aarch64_cpu::registers::Readable;
+        let pa_bits = keel_vmm::stage2::pa_range_bits(aarch64_cpu::registers::ID_AA64MMFR0_EL1.get()).unwrap_or(40);
+        let vtcr = keel_vmm::stage2::vtcr_el2(pa_bits).ok_or(Error::InvalidArgument)?;
+        let hardware = VmHardware {
+            hcr: keel_vmm::sysreg::guest_hcr_el2(),
+            vttbr: stage2.vttbr(self.vmid),
+            vtcr,
+            cntvoff: crate::arch::timer::counter(),
+        };
+        let devices = Devices { vgic: Vgic::new(&mpidrs, 64), uart: Pl011::new(), bus: MmioBus::new() };
+        {
+            let mut boot = self.vcpus[0].start.lock();
+            *boot = (plan.entry_ipa, plan.dtb_ipa);
+        }
+        Ok(Running {
+            ram,
+            stage2: Some(stage2),
+            hardware,
+            devices: IrqSpinlock::new(devices),
+            started_ns: crate::arch::timer::now_ns(),
+        })
+    }
+}
+
+/// Types bytes into the guest's UART; returns how many it took.
+pub fn type_into_uart(devices: &mut Devices, bytes: &[u8]) -> usize {
+    let taken = devices.uart.push_input(bytes);
+    devices.uart.update_irq(&mut devices.vgic as &mut dyn InterruptSink);
+    taken
+}
+
+/// Whether `ipa` is the guest UART's, and the offset in it.
+pub fn uart_offset(ipa: u64) -> Option<u64> {
+    (UART_BASE..UART_BASE + UART_SIZE).contains(&ipa).then(|| ipa - UART_BASE)
+}

@@ -1,0 +1,7 @@
+//! Glue between the VM logic (keel-vmm) and the machine: VMs, vCPU threads, guest memory.
+
+pub mod machine;
+pub mod memory;
+pub mod registry;
+pub mod test_guest;
+pub mod vcpu;

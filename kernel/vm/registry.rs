@@ -1,0 +1,174 @@
+//! The host's VMs by name, and their lifecycle: create, start, stop, kill, destroy.
+
+use super::machine::{Running, Vm, VmConfig, VCPU_OFF, VCPU_PENDING};
+use crate::sched::{self, runqueue::NICE_0_WEIGHT, thread::ThreadKind, ThreadSpec};
+use crate::sync::IrqSpinlock;
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::Ordering;
+use keel_abi::{Error, VM_KILLED, VM_RUNNING};
+
+static VMS: IrqSpinlock<BTreeMap<String, Arc<Vm>>> = IrqSpinlock::new(BTreeMap::new());
+/// VMIDs in use (0 is never handed out).
+static VMIDS: IrqSpinlock<[bool; 256]> = IrqSpinlock::new([false; 256]);
+
+pub fn get(name: &str) -> Option<Arc<Vm>> {
+    VMS.lock().get(name).cloned()
+}
+
+pub fn all() -> Vec<Arc<Vm>> {
+    VMS.lock().values().cloned().collect()
+}
+
+fn valid_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= keel_abi::NAME_LEN
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Defines a VM; its files must exist now. Nothing runs until `start`.
+pub fn create(config: VmConfig) -> Result<(), Error> {
+    if !valid_name(&config.name) {
+        return Err(Error::InvalidArgument);
+    }
+    if config.vcpus == 0 || config.vcpus as u64 > keel_abi::VM_MAX_VCPUS {
+        return Err(Error::InvalidArgument);
+    }
+    if !(keel_abi::VM_MIN_MEM..=keel_abi::VM_MAX_MEM).contains(&config.mem_bytes) || config.mem_bytes % (2 << 20) != 0 {
+        return Err(Error::InvalidArgument);
+    }
+    crate::fs::initrd_file(&config.kernel)?;
+    if let Some(initrd) = &config.initrd {
+        crate::fs::initrd_file(initrd)?;
+    }
+    let mut vms = VMS.lock();
+    if vms.contains_key(&config.name) {
+        return Err(Error::InvalidArgument);
+    }
+    let vmid = {
+        let mut vmids = VMIDS.lock();
+        let free = (1..256).find(|&id| !vmids[id]).ok_or(Error::TooBig)?;
+        vmids[free] = true;
+        free as u8
+    };
+    vms.insert(config.name.clone(), Arc::new(Vm::new(config, vmid)));
+    Ok(())
+}
+
+/// Boots a VM that is not running: fresh memory, devices and vCPU 0.
+pub fn start(name: &str) -> Result<(), Error> {
+    let vm = get(name).ok_or(Error::NotFound)?;
+    {
+        let mut running = vm.running.lock();
+        if running.is_some() || vm.live_vcpus.load(Ordering::Acquire) != 0 {
+            return Err(Error::NotPermitted);
+        }
+        let prepared = Arc::new(vm.prepare()?);
+        vm.stopping.store(false, Ordering::Release);
+        vm.exits.store(0, Ordering::Relaxed);
+        vm.console.lock().clear();
+        *running = Some(prepared);
+    }
+    vm.state.store(VM_RUNNING, Ordering::Release);
+    let running = vm.running.lock().clone().ok_or(Error::NotFound)?;
+    let (entry, context) = *vm.vcpus[0].start.lock();
+    if let Err(code) = start_vcpu(&vm, &running, 0, entry, context) {
+        log::warn!("vm {name}: vCPU 0 did not start ({code:#x})");
+        stop(&vm, VM_KILLED);
+        return Err(Error::NoMemory);
+    }
+    Ok(())
+}
+
+/// Starts vCPU `index` at `entry` with x0 = `context` (boot, or PSCI CPU_ON). Returns a
+/// PSCI error code when it cannot.
+pub fn start_vcpu(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, entry: u64, context: u64) -> Result<(), u64> {
+    const ALREADY_ON: i64 = -4;
+    const INTERNAL_FAILURE: i64 = -6;
+    let slot = vm.vcpus.get(index).ok_or(INTERNAL_FAILURE as u64)?;
+    if slot.power.compare_exchange(VCPU_OFF, VCPU_PENDING, Ordering::AcqRel, Ordering::Acquire).is_err() {
+        return Err(ALREADY_ON as u64);
+    }
+    *slot.start.lock() = (entry, context);
+    vm.live_vcpus.fetch_add(1, Ordering::AcqRel);
+    let name = alloc::format!("vm-{}/{index}", vm.config.name);
+    let spec = ThreadSpec {
+        name: &name,
+        kind: ThreadKind::Vcpu { vm: u64::from(vm.vmid) },
+        weight: NICE_0_WEIGHT,
+        pinned: None,
+        ttbr0: 0,
+    };
+    let (thread_vm, thread_running) = (vm.clone(), running.clone());
+    let body = alloc::boxed::Box::new(move || super::vcpu::run_vcpu(thread_vm, thread_running, index));
+    if sched::spawn(spec, body).is_none() {
+        slot.power.store(VCPU_OFF, Ordering::Release);
+        vm.live_vcpus.fetch_sub(1, Ordering::AcqRel);
+        return Err(INTERNAL_FAILURE as u64);
+    }
+    Ok(())
+}
+
+/// Makes every vCPU leave, recording why; the last one to leave releases the memory.
+pub fn stop(vm: &Vm, state: u32) {
+    if vm.stopping.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    vm.state.store(state, Ordering::Release);
+    super::vcpu::kick_all(vm);
+}
+
+/// A vCPU thread is done. When it was the last, the VM's memory goes back to the host.
+pub fn vcpu_left(vm: &Vm) {
+    if vm.live_vcpus.fetch_sub(1, Ordering::AcqRel) != 1 {
+        return;
+    }
+    if !vm.stopping.swap(true, Ordering::AcqRel) {
+        // Every vCPU turned itself off (PSCI CPU_OFF): the guest is off.
+        vm.state.store(keel_abi::VM_STOPPED, Ordering::Release);
+    }
+    let running = vm.running.lock().take();
+    if let Some(running) = running {
+        crate::arch::guest::invalidate_vm_tlb(running.hardware.vttbr);
+        drop(running);
+    }
+    vm.console_readers.wake_all();
+}
+
+/// Asks the guest to power off. The guest model has no power button yet, so this is the
+/// same as `kill` for now.
+pub fn request_stop(name: &str) -> Result<(), Error> {
+    kill(name)
+}
+
+pub fn kill(name: &str) -> Result<(), Error> {
+    let vm = get(name).ok_or(Error::NotFound)?;
+    if vm.state() != VM_RUNNING {
+        return Err(Error::NotPermitted);
+    }
+    stop(&vm, VM_KILLED);
+    Ok(())
+}
+
+/// Forgets a VM that is not running.
+pub fn destroy(name: &str) -> Result<(), Error> {
+    let mut vms = VMS.lock();
+    let vm = vms.get(name).ok_or(Error::NotFound)?;
+    if vm.state() == VM_RUNNING || vm.live_vcpus.load(Ordering::Acquire) != 0 {
+        return Err(Error::NotPermitted);
+    }
+    let vmid = vm.vmid;
+    vms.remove(name);
+    VMIDS.lock()[usize::from(vmid)] = false;
+    Ok(())
+}
+
+/// The VM's uptime in ns (0 when not running).
+pub fn uptime_ns(vm: &Vm) -> u64 {
+    match vm.running.lock().as_ref() {
+        Some(running) if vm.state() == VM_RUNNING => crate::arch::timer::now_ns().saturating_sub(running.started_ns),
+        _ => 0,
+    }
+}

@@ -1,0 +1,325 @@
+//! A vCPU thread: enter the guest, handle each exit at EL2 in this thread, repeat.
+
+use super::machine::{self, Running, Vm, VCPU_OFF, VCPU_ON};
+use crate::arch::guest::{self, El1State, RawExit, VcpuContext, VgicCpuState};
+use crate::arch::{cpu, timer};
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use core::sync::atomic::Ordering;
+use keel_vmm::bus::{AccessWidth, MmioError};
+use keel_vmm::exit::{self, Exit, MmioAccess, SysRegAccess};
+use keel_vmm::layout::VTIMER_INTID;
+use keel_vmm::psci::{self, PsciOutcome, VcpuStates};
+
+/// PSTATE of a vCPU at its first instruction: EL1h, every exception masked.
+const PSTATE_EL1H_MASKED: u64 = 0x3c5;
+/// SCTLR_EL1 at reset: MMU and caches off, RES1 bits set.
+const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
+/// The vectors a lower EL's synchronous exception and IRQ come through.
+const SYNC_FROM_GUEST: u64 = 8;
+const IRQ_FROM_GUEST: u64 = 9;
+/// CNTV_CTL bits.
+const TIMER_ENABLE: u64 = 1;
+const TIMER_IMASK: u64 = 1 << 1;
+/// ICC_SGI1R_EL1: op0 3, op1 0, CRn 12, CRm 11, op2 5.
+const ICC_SGI1R_EL1: u32 = keel_vmm::sysreg::encode(3, 0, 12, 11, 5);
+
+/// How an exit was dealt with.
+enum Next {
+    /// Go on with the next instruction.
+    Advance,
+    /// Go on at the current PC (it was already moved, or an exception was injected).
+    Stay,
+    /// This vCPU is off (PSCI CPU_OFF) or the VM is stopping.
+    Leave,
+}
+
+impl VcpuStates for Vm {
+    fn vcpu_count(&self) -> usize {
+        self.vcpus.len()
+    }
+    fn mpidr(&self, vcpu: usize) -> u64 {
+        psci::vcpu_mpidr(vcpu)
+    }
+    fn is_on(&self, vcpu: usize) -> bool {
+        self.vcpus.get(vcpu).is_some_and(|s| s.power.load(Ordering::Acquire) == VCPU_ON)
+    }
+    fn is_pending(&self, vcpu: usize) -> bool {
+        self.vcpus.get(vcpu).is_some_and(|s| s.power.load(Ordering::Acquire) == machine::VCPU_PENDING)
+    }
+}
+
+/// Whether the guest's virtual timer is asserting its interrupt.
+fn timer_line(el1: &El1State, cntvoff: u64) -> bool {
+    let virtual_now = timer::counter().wrapping_sub(cntvoff);
+    el1.cntv_ctl & TIMER_ENABLE != 0 && el1.cntv_ctl & TIMER_IMASK == 0 && virtual_now >= el1.cntv_cval
+}
+
+/// When the guest's timer fires next, in host ns (None when it is off).
+fn timer_deadline_ns(el1: &El1State, cntvoff: u64) -> Option<u64> {
+    if el1.cntv_ctl & TIMER_ENABLE == 0 || el1.cntv_ctl & TIMER_IMASK != 0 {
+        return None;
+    }
+    let physical = el1.cntv_cval.checked_add(cntvoff)?;
+    Some((physical as u128 * 1_000_000_000 / timer::frequency() as u128).min(u64::MAX as u128) as u64)
+}
+
+/// The body of a vCPU thread.
+pub fn run_vcpu(vm: Arc<Vm>, running: Arc<Running>, index: usize) {
+    let slot = &vm.vcpus[index];
+    let (entry, context) = *slot.start.lock();
+    let mut vcpu = VcpuContext {
+        regs: Default::default(),
+        el1: El1State { sctlr: SCTLR_EL1_RESET, ..Default::default() },
+        vgic: VgicCpuState::default(),
+        vmpidr: psci::vcpu_mpidr(index),
+        vpidr: cpu::midr(),
+    };
+    vcpu.regs.pc = entry;
+    vcpu.regs.x[0] = context;
+    vcpu.regs.pstate = PSTATE_EL1H_MASKED;
+    slot.power.store(VCPU_ON, Ordering::Release);
+    let lr_count = guest::list_register_count();
+    let cntvoff = running.hardware.cntvoff;
+    while !vm.stopping.load(Ordering::Acquire) {
+        let kicks = {
+            let mut devices = running.devices.lock();
+            devices.vgic.set_ppi_level(index, VTIMER_INTID, timer_line(&vcpu.el1, cntvoff));
+            let leftover = devices.vgic.flush_list_registers(index, &mut vcpu.vgic.lrs[..lr_count]);
+            vcpu.vgic.hcr = keel_vmm::vgic::ich_hcr(leftover);
+            devices.vgic.take_kicks()
+        };
+        kick(&vm, kicks, index);
+        // While the timer's interrupt is in flight, keep the physical line from pulling
+        // the guest out again and again: the guest sees it through the list registers.
+        crate::irq::set_private_enabled(VTIMER_INTID, !timer_line(&vcpu.el1, cntvoff));
+        slot.in_guest_on.store(cpu::current().index as i64, Ordering::Release);
+        let raw = guest::run(&mut vcpu, &running.hardware);
+        slot.in_guest_on.store(-1, Ordering::Release);
+        vm.exits.fetch_add(1, Ordering::Relaxed);
+        {
+            let mut devices = running.devices.lock();
+            devices.vgic.sync_list_registers(index, &mut vcpu.vgic.lrs[..lr_count]);
+        }
+        match handle_exit(&vm, &running, index, &mut vcpu, raw) {
+            Next::Advance => vcpu.regs.pc += exit::instruction_length(raw.esr),
+            Next::Stay => {}
+            Next::Leave => break,
+        }
+    }
+    crate::irq::set_private_enabled(VTIMER_INTID, true);
+    slot.power.store(VCPU_OFF, Ordering::Release);
+    super::registry::vcpu_left(&vm);
+}
+
+/// Wakes (or pulls out of the guest) every vCPU in `mask` but `me`.
+fn kick(vm: &Vm, mask: u64, me: usize) {
+    for (index, slot) in vm.vcpus.iter().enumerate() {
+        if index == me || index >= 64 || mask & (1 << index) == 0 {
+            continue;
+        }
+        slot.wake.wake_all();
+        let on = slot.in_guest_on.load(Ordering::Acquire);
+        if on >= 0 {
+            if let Some(other) = cpu::by_index(on as usize) {
+                crate::irq::send_ipi(crate::sched::SGI_RESCHED, other.mpidr.load(Ordering::Relaxed));
+            }
+        }
+    }
+}
+
+/// Pulls every vCPU of `vm` out of the guest and out of WFI (to stop it).
+pub fn kick_all(vm: &Vm) {
+    kick(vm, u64::MAX, usize::MAX);
+}
+
+/// Wakes the vCPUs in `mask` (from host context, e.g. after console input).
+pub fn kick_mask(vm: &Vm, mask: u64) {
+    kick(vm, mask, usize::MAX);
+}
+
+fn handle_exit(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut VcpuContext, raw: RawExit) -> Next {
+    match raw.kind {
+        IRQ_FROM_GUEST => return Next::Stay,
+        SYNC_FROM_GUEST => {}
+        _ => return crash(vm, vcpu, format!("exception vector {} (SError or AArch32) from the guest", raw.kind)),
+    }
+    match exit::decode(raw.esr, raw.far, raw.hpfar) {
+        Exit::Mmio(access) => mmio(vm, running, index, vcpu, &access),
+        Exit::SysReg(access) => sysreg(running, index, vcpu, &access, raw.esr),
+        Exit::Wfi => {
+            wait_for_interrupt(vm, running, index, vcpu);
+            Next::Advance
+        }
+        Exit::Wfe => {
+            crate::sched::yield_now();
+            Next::Advance
+        }
+        Exit::Hvc { .. } => psci_call(vm, running, index, vcpu, false),
+        Exit::Smc { .. } => psci_call(vm, running, index, vcpu, true),
+        Exit::AbortWithoutSyndrome { ipa, write, esr } => crash(
+            vm,
+            vcpu,
+            format!("{} at IPA {ipa:#x} without a syndrome (ESR {esr:#x})", if write { "write" } else { "read" }),
+        ),
+        Exit::InstructionAbort { ipa, esr } => {
+            crash(vm, vcpu, format!("instruction fetch from IPA {ipa:#x} outside RAM (ESR {esr:#x})"))
+        }
+        other => crash(vm, vcpu, format!("unhandled exit {other:?} (ESR {:#x})", raw.esr)),
+    }
+}
+
+/// An emulated MMIO access: the vGIC frames, the UART, then the bus.
+fn mmio(vm: &Vm, running: &Running, index: usize, vcpu: &mut VcpuContext, access: &MmioAccess) -> Next {
+    let value = access.store_value(&vcpu.regs.x);
+    let mut devices = running.devices.lock();
+    let devices = &mut *devices;
+    let result: Result<u64, MmioError> = if let Some((region, offset)) = devices.vgic.region_of(access.ipa) {
+        if access.write {
+            devices.vgic.mmio_write(region, offset, access.width, value).map(|()| 0)
+        } else {
+            devices.vgic.mmio_read(region, offset, access.width)
+        }
+    } else if let Some(offset) = machine::uart_offset(access.ipa) {
+        let sink = &mut devices.vgic;
+        let result = if access.write {
+            keel_vmm::bus::MmioDevice::write(&mut devices.uart, offset, access.width, value, sink).map(|()| 0)
+        } else {
+            keel_vmm::bus::MmioDevice::read(&mut devices.uart, offset, access.width, sink)
+        };
+        if access.write {
+            vm.console_output(&devices.uart.take_output());
+        }
+        result
+    } else if access.write {
+        devices.bus.write(access.ipa, access.width, value, &mut devices.vgic).map(|()| 0)
+    } else {
+        devices.bus.read(access.ipa, access.width, &mut devices.vgic)
+    };
+    let _ = index;
+    match result {
+        Ok(read) => {
+            if !access.write {
+                access.complete_load(&mut vcpu.regs.x, read & width_mask(access.width));
+            }
+            Next::Advance
+        }
+        Err(error) => {
+            log::info!("vm {}: {:?} at IPA {:#x}: external abort", vm.config.name, error, access.ipa);
+            inject_data_abort(vcpu, access.ipa);
+            Next::Stay
+        }
+    }
+}
+
+fn width_mask(width: AccessWidth) -> u64 {
+    width.mask()
+}
+
+/// A trapped system register: SGIs, ID registers; anything else is UNDEFINED.
+fn sysreg(running: &Running, index: usize, vcpu: &mut VcpuContext, access: &SysRegAccess, esr: u64) -> Next {
+    let encoding = access.encoding();
+    let register = access.register as usize;
+    if access.write && encoding == ICC_SGI1R_EL1 {
+        let value = if register < 31 { vcpu.regs.x[register] } else { 0 };
+        running.devices.lock().vgic.write_sgi1r(index, value);
+        return Next::Advance;
+    }
+    if !access.write && keel_vmm::sysreg::is_id_register(encoding) {
+        let host = crate::arch::guest::read_id_register(encoding);
+        let value = keel_vmm::sysreg::sanitise_id_register(encoding, host).unwrap_or(0);
+        if register < 31 {
+            vcpu.regs.x[register] = value;
+        }
+        return Next::Advance;
+    }
+    log::info!("vm: undefined system register access {:?} ({:#x})", access.name(), esr);
+    inject_undefined(vcpu);
+    Next::Stay
+}
+
+/// WFI: sleep until an interrupt is deliverable, the guest's timer fires, or the VM stops.
+fn wait_for_interrupt(vm: &Vm, running: &Running, index: usize, vcpu: &VcpuContext) {
+    let cntvoff = running.hardware.cntvoff;
+    let deadline = timer_deadline_ns(&vcpu.el1, cntvoff);
+    let _ = vm.vcpus[index].wake.wait_until(deadline, || {
+        let ready = vm.stopping.load(Ordering::Acquire)
+            || timer_line(&vcpu.el1, cntvoff)
+            || running.devices.lock().vgic.has_deliverable(index);
+        ready.then_some(())
+    });
+}
+
+fn psci_call(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut VcpuContext, smc: bool) -> Next {
+    let args = [vcpu.regs.x[1], vcpu.regs.x[2], vcpu.regs.x[3]];
+    let next = if smc { Next::Advance } else { Next::Stay };
+    match psci::handle(vcpu.regs.x[0], args, index, vm.as_ref()) {
+        PsciOutcome::Return(value) => {
+            vcpu.regs.x[0] = value;
+            next
+        }
+        PsciOutcome::CpuOn { target_vcpu, entry, context } => {
+            vcpu.regs.x[0] = match super::registry::start_vcpu(vm, running, target_vcpu, entry, context) {
+                Ok(()) => 0,
+                Err(code) => code,
+            };
+            next
+        }
+        PsciOutcome::Suspend => {
+            wait_for_interrupt(vm, running, index, vcpu);
+            vcpu.regs.x[0] = 0;
+            next
+        }
+        PsciOutcome::CpuOff => Next::Leave,
+        PsciOutcome::SystemOff => {
+            super::registry::stop(vm, keel_abi::VM_STOPPED);
+            Next::Leave
+        }
+        PsciOutcome::SystemReset => {
+            super::registry::stop(vm, keel_abi::VM_RESET);
+            Next::Leave
+        }
+    }
+}
+
+/// Ends the VM: something happened that Keel cannot emulate. Says what, with the PC.
+fn crash(vm: &Arc<Vm>, vcpu: &VcpuContext, what: String) -> Next {
+    let line = format!("keel: vm {} crashed: {what}, guest pc {:#x}\n", vm.config.name, vcpu.regs.pc);
+    log::warn!("{}", line.trim_end());
+    vm.console_output(line.as_bytes());
+    super::registry::stop(vm, keel_abi::VM_CRASHED);
+    Next::Leave
+}
+
+/// Takes the guest to its EL1 exception vector as the architecture would.
+fn inject_exception(vcpu: &mut VcpuContext, esr: u64, far: Option<u64>) {
+    let from_el1 = vcpu.regs.pstate & 0b1100 == 0b0100;
+    let uses_sp_elx = vcpu.regs.pstate & 1 == 1;
+    let offset = match (from_el1, uses_sp_elx) {
+        (true, false) => 0x000,
+        (true, true) => 0x200,
+        (false, _) => 0x400,
+    };
+    vcpu.el1.elr = vcpu.regs.pc;
+    vcpu.el1.spsr = vcpu.regs.pstate;
+    vcpu.el1.esr = esr;
+    if let Some(far) = far {
+        vcpu.el1.far = far;
+    }
+    vcpu.regs.pc = vcpu.el1.vbar + offset;
+    vcpu.regs.pstate = PSTATE_EL1H_MASKED;
+}
+
+/// A synchronous external abort on a data access (what a bus error looks like).
+fn inject_data_abort(vcpu: &mut VcpuContext, address: u64) {
+    let from_el1 = vcpu.regs.pstate & 0b1100 == 0b0100;
+    let class: u64 = if from_el1 { 0x25 } else { 0x24 };
+    // IL set, DFSC = synchronous external abort (0x10).
+    inject_exception(vcpu, (class << 26) | (1 << 25) | 0x10, Some(address));
+}
+
+/// An UNDEFINED instruction exception.
+fn inject_undefined(vcpu: &mut VcpuContext) {
+    inject_exception(vcpu, 1 << 25, None);
+}
