@@ -27,6 +27,47 @@ pub struct VmConfig {
     pub vcpus: usize,
 }
 
+/// Exits of one VM by class.
+#[derive(Default)]
+pub struct ExitCounts {
+    pub mmio_gic: AtomicU64,
+    pub mmio_uart: AtomicU64,
+    pub mmio_other: AtomicU64,
+    pub sysreg: AtomicU64,
+    pub wfi: AtomicU64,
+    pub wfe: AtomicU64,
+    pub hvc: AtomicU64,
+    pub irq: AtomicU64,
+    pub other: AtomicU64,
+}
+
+impl ExitCounts {
+    pub fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn reset(&self) {
+        for counter in self.all() {
+            counter.1.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// (class name, counter) pairs, for reports.
+    pub fn all(&self) -> [(&'static str, &AtomicU64); 9] {
+        [
+            ("mmio-gic", &self.mmio_gic),
+            ("mmio-uart", &self.mmio_uart),
+            ("mmio-other", &self.mmio_other),
+            ("sysreg", &self.sysreg),
+            ("wfi", &self.wfi),
+            ("wfe", &self.wfe),
+            ("hvc", &self.hvc),
+            ("irq", &self.irq),
+            ("other", &self.other),
+        ]
+    }
+}
+
 /// Guest console output kept while nobody reads it.
 const CONSOLE_KEEP: usize = 64 * 1024;
 
@@ -84,6 +125,8 @@ pub struct Vm {
     /// Woken when console output arrives (for `vm console`).
     pub console_readers: WaitQueue,
     pub exits: AtomicU64,
+    /// Exits by class since the last start.
+    pub exit_counts: ExitCounts,
     /// vCPU threads still running.
     pub live_vcpus: AtomicU32,
 }
@@ -108,6 +151,7 @@ impl Vm {
             console: IrqSpinlock::new(VecDeque::new()),
             console_readers: WaitQueue::new(),
             exits: AtomicU64::new(0),
+            exit_counts: ExitCounts::default(),
             live_vcpus: AtomicU32::new(0),
         }
     }

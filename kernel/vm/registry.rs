@@ -68,6 +68,7 @@ pub fn start(name: &str) -> Result<(), Error> {
         let prepared = Arc::new(vm.prepare()?);
         vm.stopping.store(false, Ordering::Release);
         vm.exits.store(0, Ordering::Relaxed);
+        vm.exit_counts.reset();
         vm.console.lock().clear();
         *running = Some(prepared);
     }
@@ -131,6 +132,19 @@ pub fn vcpu_left(vm: &Vm) {
     }
     let running = vm.running.lock().take();
     if let Some(running) = running {
+        let seconds = crate::arch::timer::now_ns().saturating_sub(running.started_ns) / 1_000_000;
+        let mut report = alloc::format!(
+            "vm {}: {} after {}.{:03} s, {} exits:",
+            vm.config.name,
+            keel_abi::vm_state_name(vm.state()),
+            seconds / 1000,
+            seconds % 1000,
+            vm.exits.load(Ordering::Relaxed)
+        );
+        for (class, count) in vm.exit_counts.all() {
+            report.push_str(&alloc::format!(" {class} {}", count.load(Ordering::Relaxed)));
+        }
+        log::info!("{report}");
         crate::arch::guest::invalidate_vm_tlb(running.hardware.vttbr);
         drop(running);
     }

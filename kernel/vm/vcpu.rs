@@ -1,6 +1,6 @@
 //! A vCPU thread: enter the guest, handle each exit at EL2 in this thread, repeat.
 
-use super::machine::{self, Running, Vm, VCPU_OFF, VCPU_ON};
+use super::machine::{self, ExitCounts, Running, Vm, VCPU_OFF, VCPU_ON};
 use crate::arch::guest::{self, El1State, RawExit, VcpuContext, VgicCpuState};
 use crate::arch::{cpu, timer};
 use alloc::format;
@@ -140,12 +140,30 @@ pub fn kick_mask(vm: &Vm, mask: u64) {
 }
 
 fn handle_exit(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut VcpuContext, raw: RawExit) -> Next {
+    let counts = &vm.exit_counts;
     match raw.kind {
-        IRQ_FROM_GUEST => return Next::Stay,
+        IRQ_FROM_GUEST => {
+            ExitCounts::count(&counts.irq);
+            return Next::Stay;
+        }
         SYNC_FROM_GUEST => {}
-        _ => return crash(vm, vcpu, format!("exception vector {} (SError or AArch32) from the guest", raw.kind)),
+        _ => {
+            ExitCounts::count(&counts.other);
+            return crash(vm, vcpu, format!("exception vector {} (SError or AArch32) from the guest", raw.kind));
+        }
     }
-    match exit::decode(raw.esr, raw.far, raw.hpfar) {
+    let decoded = exit::decode(raw.esr, raw.far, raw.hpfar);
+    ExitCounts::count(match &decoded {
+        Exit::Mmio(access) if is_gic(access.ipa, vm.vcpus.len()) => &counts.mmio_gic,
+        Exit::Mmio(access) if machine::uart_offset(access.ipa).is_some() => &counts.mmio_uart,
+        Exit::Mmio(_) => &counts.mmio_other,
+        Exit::SysReg(_) => &counts.sysreg,
+        Exit::Wfi => &counts.wfi,
+        Exit::Wfe => &counts.wfe,
+        Exit::Hvc { .. } | Exit::Smc { .. } => &counts.hvc,
+        _ => &counts.other,
+    });
+    match decoded {
         Exit::Mmio(access) => mmio(vm, running, index, vcpu, &access),
         Exit::SysReg(access) => sysreg(running, index, vcpu, &access, raw.esr),
         Exit::Wfi => {
@@ -168,6 +186,12 @@ fn handle_exit(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vc
         }
         other => crash(vm, vcpu, format!("unhandled exit {other:?} (ESR {:#x})", raw.esr)),
     }
+}
+
+/// Whether `ipa` is in the GIC distributor or this VM's redistributors.
+fn is_gic(ipa: u64, vcpus: usize) -> bool {
+    use keel_vmm::layout::{GICD_BASE, GICD_SIZE, GICR_BASE, GICR_STRIDE};
+    (GICD_BASE..GICD_BASE + GICD_SIZE).contains(&ipa) || (GICR_BASE..GICR_BASE + vcpus as u64 * GICR_STRIDE).contains(&ipa)
 }
 
 /// An emulated MMIO access: the vGIC frames, the UART, then the bus.
