@@ -151,10 +151,48 @@ pub fn vcpu_left(vm: &Vm) {
     vm.console_readers.wake_all();
 }
 
-/// Asks the guest to power off. The guest model has no power button yet, so this is the
-/// same as `kill` for now.
+/// How long a guest gets to power off after `vm stop` before it is killed.
+const STOP_GRACE_NS: u64 = 20_000_000_000;
+
+/// Asks the guest to power off: a serial BREAK followed by the magic SysRq keys s (sync),
+/// u (remount read-only) and o (power off) on its console, a second apart, so Linux ends
+/// with PSCI SYSTEM_OFF. A guest that has not stopped after the grace time is killed.
 pub fn request_stop(name: &str) -> Result<(), Error> {
-    kill(name)
+    let vm = get(name).ok_or(Error::NotFound)?;
+    if vm.state() != VM_RUNNING {
+        return Err(Error::NotPermitted);
+    }
+    crate::exec::spawn(async move {
+        for key in [b's', b'u', b'o'] {
+            if !send_sysrq(&vm, key) {
+                break;
+            }
+            crate::exec::sleep(1_000_000_000).await;
+        }
+        let deadline = crate::arch::timer::now_ns() + STOP_GRACE_NS;
+        while vm.state() == VM_RUNNING && crate::arch::timer::now_ns() < deadline {
+            crate::exec::sleep(100_000_000).await;
+        }
+        if vm.state() == VM_RUNNING {
+            log::warn!("vm {}: did not power off within {} s; killed", vm.config.name, STOP_GRACE_NS / 1_000_000_000);
+            stop(&vm, VM_KILLED);
+        }
+    });
+    Ok(())
+}
+
+/// Types BREAK + `key` into the guest's console; false when the VM is gone.
+fn send_sysrq(vm: &Vm, key: u8) -> bool {
+    let Some(running) = vm.running.lock().clone() else { return false };
+    let kicks = {
+        let mut devices = running.devices.lock();
+        let devices = &mut *devices;
+        devices.uart.push_break();
+        super::machine::type_into_uart(devices, &[key]);
+        devices.vgic.take_kicks()
+    };
+    super::vcpu::kick_mask(vm, kicks);
+    true
 }
 
 pub fn kill(name: &str) -> Result<(), Error> {

@@ -59,12 +59,15 @@ const INT_RT: u32 = 1 << 6;
 const INT_ALL: u32 = 0x7ff;
 
 const LCR_H_FEN: u32 = 1 << 4;
+/// DR: break error (BE) with no data.
+const DR_BREAK: u16 = 1 << 10;
 const CR_RESET: u32 = 0x300; // TXE | RXE, UART disabled
 
 /// The PL011 state. It transmits and receives whether or not the guest has set CR.UARTEN,
 /// as QEMU's model does, so early consoles work before the driver enables the UART.
 pub struct Pl011 {
-    rx: VecDeque<u8>,
+    /// Received characters as DR reads them: data in bits [7:0], error flags above.
+    rx: VecDeque<u16>,
     output: Vec<u8>,
     dropped_output: u64,
     ilpr: u32,
@@ -114,11 +117,23 @@ impl Pl011 {
     /// the queue is full — the rest stays the caller's). Call [`Pl011::update_irq`] after.
     pub fn push_input(&mut self, bytes: &[u8]) -> usize {
         let taken = bytes.len().min(RX_QUEUE_BYTES - self.rx.len());
-        self.rx.extend(&bytes[..taken]);
+        self.rx.extend(bytes[..taken].iter().map(|&byte| u16::from(byte)));
         if taken > 0 {
             self.rx_cleared = 0;
         }
         taken
+    }
+
+    /// Queues a break condition (DR reads 0 with BE set), as a serial line held low does.
+    /// Linux takes a break followed by a key as a magic SysRq request. Returns false when
+    /// the queue is full.
+    pub fn push_break(&mut self) -> bool {
+        if self.rx.len() >= RX_QUEUE_BYTES {
+            return false;
+        }
+        self.rx.push_back(DR_BREAK);
+        self.rx_cleared = 0;
+        true
     }
 
     /// Free room in the input queue.
@@ -554,4 +569,15 @@ mod tests {
         uart.update_irq(&mut line);
         assert!(line.events.iter().all(|&(intid, _)| intid == layout::UART_INTID));
     }
+
+    #[test]
+    fn a_break_reads_as_be_then_data_follows() {
+        let mut uart = Pl011::new();
+        let mut line = Line::default();
+        assert!(uart.push_break());
+        uart.push_input(b"o");
+        assert_eq!(uart.read(DR, AccessWidth::Word, &mut line), Ok(1 << 10));
+        assert_eq!(uart.read(DR, AccessWidth::Word, &mut line), Ok(u64::from(b'o')));
+    }
+
 }
