@@ -119,10 +119,12 @@ pub struct Vm {
     pub state: AtomicU32,
     /// Set to make every vCPU leave its loop.
     pub stopping: AtomicBool,
+    /// The state the VM takes once its last vCPU has left and its memory is back.
+    pub stop_reason: AtomicU32,
     pub running: IrqSpinlock<Option<Arc<Running>>>,
     pub vcpus: Vec<VcpuSlot>,
     pub console: IrqSpinlock<VecDeque<u8>>,
-    /// Woken when console output arrives (for `vm console`).
+    /// Woken when console output arrives (for `vm console`) and when the VM has stopped.
     pub console_readers: WaitQueue,
     pub exits: AtomicU64,
     /// Exits by class since the last start.
@@ -146,6 +148,7 @@ impl Vm {
             vmid,
             state: AtomicU32::new(keel_abi::VM_CREATED),
             stopping: AtomicBool::new(false),
+            stop_reason: AtomicU32::new(keel_abi::VM_STOPPED),
             running: IrqSpinlock::new(None),
             vcpus,
             console: IrqSpinlock::new(VecDeque::new()),

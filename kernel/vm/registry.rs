@@ -67,6 +67,7 @@ pub fn start(name: &str) -> Result<(), Error> {
         }
         let prepared = Arc::new(vm.prepare()?);
         vm.stopping.store(false, Ordering::Release);
+        vm.stop_reason.store(keel_abi::VM_STOPPED, Ordering::Release);
         vm.exits.store(0, Ordering::Relaxed);
         vm.exit_counts.reset();
         vm.console.lock().clear();
@@ -112,12 +113,13 @@ pub fn start_vcpu(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, entry: u64
     Ok(())
 }
 
-/// Makes every vCPU leave, recording why; the last one to leave releases the memory.
+/// Makes every vCPU leave, recording why; the last one to leave releases the memory and
+/// only then sets the VM's state, so a stopped VM's memory is always back.
 pub fn stop(vm: &Vm, state: u32) {
     if vm.stopping.swap(true, Ordering::AcqRel) {
         return;
     }
-    vm.state.store(state, Ordering::Release);
+    vm.stop_reason.store(state, Ordering::Release);
     super::vcpu::kick_all(vm);
 }
 
@@ -128,15 +130,16 @@ pub fn vcpu_left(vm: &Vm) {
     }
     if !vm.stopping.swap(true, Ordering::AcqRel) {
         // Every vCPU turned itself off (PSCI CPU_OFF): the guest is off.
-        vm.state.store(keel_abi::VM_STOPPED, Ordering::Release);
+        vm.stop_reason.store(keel_abi::VM_STOPPED, Ordering::Release);
     }
+    let final_state = vm.stop_reason.load(Ordering::Acquire);
     let running = vm.running.lock().take();
     if let Some(running) = running {
         let seconds = crate::arch::timer::now_ns().saturating_sub(running.started_ns) / 1_000_000;
         let mut report = alloc::format!(
             "vm {}: {} after {}.{:03} s, {} exits:",
             vm.config.name,
-            keel_abi::vm_state_name(vm.state()),
+            keel_abi::vm_state_name(final_state),
             seconds / 1000,
             seconds % 1000,
             vm.exits.load(Ordering::Relaxed)
@@ -148,6 +151,7 @@ pub fn vcpu_left(vm: &Vm) {
         crate::arch::guest::invalidate_vm_tlb(running.hardware.vttbr);
         drop(running);
     }
+    vm.state.store(final_state, Ordering::Release);
     vm.console_readers.wake_all();
 }
 
@@ -195,12 +199,21 @@ fn send_sysrq(vm: &Vm, key: u8) -> bool {
     true
 }
 
+/// How long `kill` waits for the vCPU threads to leave.
+const KILL_WAIT_NS: u64 = 5_000_000_000;
+
+/// Stops the VM at once and returns when its vCPUs are gone and its memory is back.
 pub fn kill(name: &str) -> Result<(), Error> {
     let vm = get(name).ok_or(Error::NotFound)?;
     if vm.state() != VM_RUNNING {
         return Err(Error::NotPermitted);
     }
     stop(&vm, VM_KILLED);
+    let deadline = crate::arch::timer::now_ns() + KILL_WAIT_NS;
+    let stopped = vm.console_readers.wait_until(Some(deadline), || (vm.state() != VM_RUNNING).then_some(()));
+    if stopped.is_err() {
+        log::warn!("vm {name}: vCPUs still leaving after {} s", KILL_WAIT_NS / 1_000_000_000);
+    }
     Ok(())
 }
 

@@ -110,6 +110,8 @@ pub fn run_vcpu(vm: Arc<Vm>, running: Arc<Running>, index: usize) {
     }
     crate::irq::set_private_enabled(VTIMER_INTID, true);
     slot.power.store(VCPU_OFF, Ordering::Release);
+    // Let go of the VM's memory before saying so: the last vCPU out frees it.
+    drop(running);
     super::registry::vcpu_left(&vm);
 }
 

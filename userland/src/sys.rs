@@ -5,7 +5,7 @@
 
 use alloc::vec::Vec;
 use core::time::Duration;
-use keel_abi::{call, decode, CpuInfo, Error, MemStats, StrRef, ThreadInfo, WaitStatus};
+use keel_abi::{call, decode, CpuInfo, Error, MemStats, StrRef, ThreadInfo, VmConfig, VmInfo, WaitStatus};
 
 /// The console, as file descriptors.
 pub const STDIN: u64 = 0;
@@ -44,6 +44,14 @@ fn nanoseconds(duration: Duration) -> u64 {
     u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// A string argument as the kernel reads it.
+fn str_ref(text: &str) -> StrRef {
+    StrRef {
+        ptr: text.as_ptr() as u64,
+        len: text.len() as u64,
+    }
+}
+
 /// Writes some of `bytes` to `fd` (1 and 2 are the console); returns how many were taken.
 pub fn write(fd: u64, bytes: &[u8]) -> Result<usize, Error> {
     // SAFETY: the kernel only reads `bytes`, which is initialised and borrowed for the call.
@@ -77,13 +85,7 @@ pub fn read(fd: u64, buffer: &mut [u8], timeout: Option<Duration>) -> Result<usi
 /// Starts the program at `path` (in the initrd) with `args` (`args[0]` is, by convention,
 /// its name); returns its pid.
 pub fn spawn(path: &str, args: &[&str]) -> Result<u64, Error> {
-    let refs: Vec<StrRef> = args
-        .iter()
-        .map(|arg| StrRef {
-            ptr: arg.as_ptr() as u64,
-            len: arg.len() as u64,
-        })
-        .collect();
+    let refs: Vec<StrRef> = args.iter().map(|arg| str_ref(arg)).collect();
     let call_args = [
         path.as_ptr() as u64,
         path.len() as u64,
@@ -191,4 +193,103 @@ pub fn cpu_list(cpus: &mut [CpuInfo]) -> Result<usize, Error> {
     // SAFETY: the kernel writes at most `cpus.len()` entries into `cpus`, exclusively
     // borrowed for the call; every bit pattern is a valid `CpuInfo`.
     decode(unsafe { raw(call::CPU_LIST, args) }).map(|n| n as usize)
+}
+
+/// A VM to define with [`vm_create`]: the paths name files in Keel's file namespace.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmDefinition<'a> {
+    pub name: &'a str,
+    /// An arm64 Linux Image, or a raw binary.
+    pub kernel: &'a str,
+    /// The initramfs, if any.
+    pub initrd: Option<&'a str>,
+    /// The guest kernel's command line.
+    pub cmdline: &'a str,
+    pub mem_bytes: u64,
+    pub vcpus: u64,
+}
+
+/// Defines a VM; the kernel checks its files now and runs nothing yet.
+pub fn vm_create(definition: &VmDefinition<'_>) -> Result<(), Error> {
+    let config = VmConfig {
+        name: str_ref(definition.name),
+        kernel: str_ref(definition.kernel),
+        initrd: definition.initrd.map_or(StrRef::default(), str_ref),
+        cmdline: str_ref(definition.cmdline),
+        mem_bytes: definition.mem_bytes,
+        vcpus: definition.vcpus,
+    };
+    let ptr = &config as *const VmConfig as u64;
+    // SAFETY: the kernel only reads `config` and the strings it names, all initialised and
+    // alive for the call.
+    decode(unsafe { raw(call::VM_CREATE, [ptr, 0, 0, 0, 0, 0]) }).map(drop)
+}
+
+/// A VM call that takes only the VM's name.
+fn vm_by_name(number: u64, name: &str) -> Result<(), Error> {
+    // SAFETY: the kernel only reads the name, which is initialised and borrowed for the call.
+    decode(unsafe { raw(number, [name.as_ptr() as u64, name.len() as u64, 0, 0, 0, 0]) }).map(drop)
+}
+
+/// Boots a created or stopped VM.
+pub fn vm_start(name: &str) -> Result<(), Error> {
+    vm_by_name(call::VM_START, name)
+}
+
+/// Asks the guest to power off (graceful); the VM stops when the guest has done so.
+pub fn vm_stop(name: &str) -> Result<(), Error> {
+    vm_by_name(call::VM_STOP, name)
+}
+
+/// Stops the VM at once.
+pub fn vm_kill(name: &str) -> Result<(), Error> {
+    vm_by_name(call::VM_KILL, name)
+}
+
+/// Forgets a VM that is not running.
+pub fn vm_destroy(name: &str) -> Result<(), Error> {
+    vm_by_name(call::VM_DESTROY, name)
+}
+
+/// Fills `vms` with the first of all VMs; returns how many exist.
+pub fn vm_list(vms: &mut [VmInfo]) -> Result<usize, Error> {
+    let args = [vms.as_mut_ptr() as u64, vms.len() as u64, 0, 0, 0, 0];
+    // SAFETY: the kernel writes at most `vms.len()` entries into `vms`, exclusively borrowed
+    // for the call; every bit pattern is a valid `VmInfo`.
+    decode(unsafe { raw(call::VM_LIST, args) }).map(|n| n as usize)
+}
+
+/// Takes what the guest wrote to its console (kept while nobody reads): blocks until some
+/// is there or `timeout` passes (then returns 0); `None` waits for ever.
+pub fn vm_console_read(name: &str, buffer: &mut [u8], timeout: Option<Duration>) -> Result<usize, Error> {
+    let timeout_ns = timeout.map_or(u64::MAX, nanoseconds);
+    let args = [
+        name.as_ptr() as u64,
+        name.len() as u64,
+        buffer.as_mut_ptr() as u64,
+        buffer.len() as u64,
+        timeout_ns,
+        0,
+    ];
+    // SAFETY: the kernel reads the name and writes at most `buffer.len()` bytes into
+    // `buffer`, which is exclusively borrowed for the call.
+    let raw = unsafe { raw(call::VM_CONSOLE_READ, args) };
+    decode(raw).map(|n| (n as usize).min(buffer.len()))
+}
+
+/// Types `bytes` into the guest's console; returns how many it took (its input buffer is
+/// bounded, so possibly fewer, or 0 when it is full).
+pub fn vm_console_write(name: &str, bytes: &[u8]) -> Result<usize, Error> {
+    let args = [
+        name.as_ptr() as u64,
+        name.len() as u64,
+        bytes.as_ptr() as u64,
+        bytes.len() as u64,
+        0,
+        0,
+    ];
+    // SAFETY: the kernel only reads the name and `bytes`, initialised and borrowed for the
+    // call.
+    let raw = unsafe { raw(call::VM_CONSOLE_WRITE, args) };
+    decode(raw).map(|n| (n as usize).min(bytes.len()))
 }

@@ -77,33 +77,97 @@ impl Writer {
     }
 }
 
+/// Length of a newc header.
+const HEADER_LEN: usize = 110;
+
+/// One entry of an archive, as [`read`] finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub name: String,
+    pub mode: u32,
+    pub links: u32,
+    /// Where its data lies in the archive.
+    pub data: std::ops::Range<usize>,
+    /// Where its header starts.
+    pub offset: usize,
+}
+
+/// Reads the entries of a newc archive, the trailer included; stops at the trailer or the
+/// end of the bytes. Damage is an error naming the offset.
+pub fn read(archive: &[u8]) -> Result<Vec<Entry>, String> {
+    let mut entries = Vec::new();
+    let mut at = 0;
+    while at < archive.len() {
+        let bad = |what: &str| format!("cpio: {what} in the entry at offset {at:#x}");
+        let header = archive
+            .get(at..at + HEADER_LEN)
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            .ok_or_else(|| bad("truncated or non-ASCII header"))?;
+        if &header[..6] != MAGIC {
+            return Err(bad("bad magic"));
+        }
+        let field = |index: usize| {
+            header
+                .get(6 + index * 8..14 + index * 8)
+                .and_then(|digits| u32::from_str_radix(digits, 16).ok())
+                .ok_or_else(|| bad("bad header field"))
+        };
+        let (mode, links, size, name_size) = (field(1)?, field(4)?, field(6)? as usize, field(11)? as usize);
+        let name_start = at + HEADER_LEN;
+        let name = name_size
+            .checked_sub(1)
+            .and_then(|len| archive.get(name_start..name_start + len))
+            .filter(|_| archive.get(name_start + name_size - 1) == Some(&0))
+            .and_then(|bytes| std::str::from_utf8(bytes).ok())
+            .ok_or_else(|| bad("bad name"))?
+            .to_string();
+        let data_start = (name_start + name_size).next_multiple_of(4);
+        if data_start + size > archive.len() {
+            return Err(bad("truncated data"));
+        }
+        let trailer = name == TRAILER;
+        entries.push(Entry {
+            name,
+            mode,
+            links,
+            data: data_start..data_start + size,
+            offset: at,
+        });
+        if trailer {
+            break;
+        }
+        at = (data_start + size).next_multiple_of(4);
+    }
+    Ok(entries)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Length of a newc header.
-    const HEADER_LEN: usize = 110;
-
-    /// A test reader: (name, mode, links, data, header offset) of every entry.
+    /// (name, mode, links, data, header offset) of every entry.
     fn read(archive: &[u8]) -> Vec<(String, u32, u32, Vec<u8>, usize)> {
-        let mut entries = Vec::new();
-        let mut at = 0;
-        while at < archive.len() {
-            let header = std::str::from_utf8(&archive[at..at + HEADER_LEN]).unwrap();
-            assert_eq!(&header[..6], MAGIC);
-            let field = |index: usize| u32::from_str_radix(&header[6 + index * 8..14 + index * 8], 16).unwrap();
-            let (mode, links, size, name_size) = (field(1), field(4), field(6) as usize, field(11) as usize);
-            let name_start = at + HEADER_LEN;
-            let name = std::str::from_utf8(&archive[name_start..name_start + name_size - 1])
-                .unwrap()
-                .to_string();
-            assert_eq!(archive[name_start + name_size - 1], 0);
-            let data_start = (name_start + name_size).next_multiple_of(4);
-            let data = archive[data_start..data_start + size].to_vec();
-            entries.push((name, mode, links, data, at));
-            at = (data_start + size).next_multiple_of(4);
+        super::read(archive)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.name, e.mode, e.links, archive[e.data].to_vec(), e.offset))
+            .collect()
+    }
+
+    #[test]
+    fn damage_is_reported_not_panicked_on() {
+        let mut writer = Writer::default();
+        writer.file("bin/sh", 0o755, b"shell").unwrap();
+        let bytes = writer.finish();
+        for cut in 0..bytes.len() {
+            let _ = super::read(&bytes[..cut]);
         }
-        entries
+        let mut bad_magic = bytes.clone();
+        bad_magic[0] = b'1';
+        assert!(super::read(&bad_magic).unwrap_err().contains("bad magic"));
+        let mut bad_size = bytes.clone();
+        bad_size[54..62].copy_from_slice(b"FFFFFFFF");
+        assert!(super::read(&bad_size).unwrap_err().contains("truncated data"));
     }
 
     #[test]

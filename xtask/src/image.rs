@@ -1,7 +1,7 @@
 //! Builds what QEMU boots: the kernel as an arm64 Linux-format Image, and the initrd (a cpio
-//! archive of the user programs, built for aarch64-unknown-none).
+//! archive of the user programs, built for aarch64-unknown-none, and the default Linux guest).
 
-use crate::{cpio, elf};
+use crate::{added, cpio, elf, guest};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -16,6 +16,10 @@ pub const INITRD_PROGRAMS: &[(&str, &str)] = &[
     ("bin/badptr", "badptr"),
     ("bin/sysbench", "sysbench"),
 ];
+
+/// Modes of the initrd's files: programs, and data such as the guest's kernel.
+const PROGRAM_MODE: u32 = 0o755;
+const DATA_MODE: u32 = 0o644;
 
 /// The packages that hold the user programs.
 const USER_PACKAGES: &[&str] = &["keel-userland", "keel-init"];
@@ -99,24 +103,42 @@ pub fn build_kernel() -> Result<PathBuf, String> {
     write_output("Image", &image)
 }
 
-/// Builds the user programs, checks their layout, and writes target/keel/initrd.cpio.
+/// Builds the user programs, checks their layout, adds the default guest (see `guest`), and
+/// writes target/keel/initrd.cpio.
 pub fn build_initrd() -> Result<PathBuf, String> {
+    build_initrd_with(&[])
+}
+
+/// `build_initrd`, plus the files under `add` (see `added`).
+pub fn build_initrd_with(add: &[PathBuf]) -> Result<PathBuf, String> {
+    let extra = added::collect(add)?;
     cargo_build(USER_PACKAGES, &[]).map_err(|_| "user programs build failed".to_string())?;
-    let mut programs = Vec::new();
+    let mut files = Vec::new();
     for &(path, program) in INITRD_PROGRAMS {
         let file = release_dir().join(program);
         let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
         elf::check_user_program(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
-        programs.push((path, bytes));
+        files.push((path, PROGRAM_MODE, bytes));
     }
-    write_output("initrd.cpio", &initrd_archive(&programs)?)
+    // Last, so that looking up a program does not step over the guest's 33 MB.
+    for (path, bytes) in guest::files()? {
+        files.push((path, DATA_MODE, bytes));
+    }
+    let taken: Vec<&str> = files.iter().map(|(path, _, _)| *path).collect();
+    added::check_clashes(&extra, &taken)?;
+    files.extend(
+        extra
+            .iter()
+            .map(|(path, mode, bytes)| (path.as_str(), *mode, bytes.clone())),
+    );
+    write_output("initrd.cpio", &initrd_archive(&files)?)
 }
 
-/// The initrd: each program (mode 0755) after the directories that lead to it.
-pub fn initrd_archive(programs: &[(&str, Vec<u8>)]) -> Result<Vec<u8>, String> {
+/// The initrd: each file (path, permission bits, bytes) after the directories that lead to it.
+pub fn initrd_archive(files: &[(&str, u32, Vec<u8>)]) -> Result<Vec<u8>, String> {
     let mut writer = cpio::Writer::default();
     let mut directories: Vec<&str> = Vec::new();
-    for (path, bytes) in programs {
+    for (path, mode, bytes) in files {
         let parents = path.match_indices('/').map(|(at, _)| &path[..at]);
         for parent in parents {
             if !directories.contains(&parent) {
@@ -124,9 +146,21 @@ pub fn initrd_archive(programs: &[(&str, Vec<u8>)]) -> Result<Vec<u8>, String> {
                 directories.push(parent);
             }
         }
-        writer.file(path, 0o755, bytes)?;
+        writer.file(path, *mode, bytes)?;
     }
     Ok(writer.finish())
+}
+
+/// Whether the initrd at `path` holds the default guest's files; if not, which is missing.
+pub fn initrd_guest(path: &Path) -> Result<(), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let entries = cpio::read(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    for (wanted, _) in guest::GUEST_FILES {
+        if !entries.iter().any(|entry| entry.name == *wanted) {
+            return Err(format!("{} has no /{wanted}", path.display()));
+        }
+    }
+    Ok(())
 }
 
 /// Builds the kernel Image and the initrd.
@@ -139,6 +173,14 @@ pub fn build() -> Result<Images, String> {
 
 /// The files to boot: the ones given (which must exist), the others freshly built.
 pub fn resolve(kernel: Option<&Path>, initrd: Option<&Path>) -> Result<Images, String> {
+    resolve_with(kernel, initrd, &[])
+}
+
+/// `resolve`, with the files under `add` in the initrd it builds.
+pub fn resolve_with(kernel: Option<&Path>, initrd: Option<&Path>, add: &[PathBuf]) -> Result<Images, String> {
+    if initrd.is_some() && !add.is_empty() {
+        return Err("--add goes into the initrd that is built; it cannot change one given with --initrd".into());
+    }
     let given = |path: &Path, what: &str| {
         if path.is_file() {
             Ok(path.to_path_buf())
@@ -152,7 +194,7 @@ pub fn resolve(kernel: Option<&Path>, initrd: Option<&Path>) -> Result<Images, S
     };
     let initrd = match initrd {
         Some(path) => given(path, "initrd")?,
-        None => build_initrd().map_err(|e| format!("cannot build the initrd: {e}"))?,
+        None => build_initrd_with(add).map_err(|e| format!("cannot build the initrd: {e}"))?,
     };
     Ok(Images { kernel, initrd })
 }
@@ -163,21 +205,53 @@ mod tests {
 
     #[test]
     fn initrd_has_directories_before_their_files() {
-        let programs = [
-            ("init", b"1".to_vec()),
-            ("bin/sh", b"2".to_vec()),
-            ("bin/spin", b"3".to_vec()),
+        let files = [
+            ("init", PROGRAM_MODE, b"1".to_vec()),
+            ("bin/sh", PROGRAM_MODE, b"2".to_vec()),
+            ("bin/spin", PROGRAM_MODE, b"3".to_vec()),
+            ("guest/linux/Image", DATA_MODE, b"4".to_vec()),
+            ("guest/linux/initramfs.cpio.gz", DATA_MODE, b"5".to_vec()),
         ];
-        let archive = initrd_archive(&programs).unwrap();
-        let text = String::from_utf8_lossy(&archive);
-        let at = |name: &str| {
-            text.find(&format!("{name}\0"))
-                .unwrap_or_else(|| panic!("{name} missing"))
-        };
-        assert!(at("init") < at("bin"));
-        assert!(at("bin") < at("bin/sh"));
-        assert!(at("bin/sh") < at("bin/spin"));
-        assert_eq!(text.matches("bin\0").count(), 1, "one entry for the directory");
-        assert!(text.ends_with("TRAILER!!!\0\0\0\0"));
+        let archive = initrd_archive(&files).unwrap();
+        let entries = cpio::read(&archive).unwrap();
+        let summary: Vec<(&str, u32)> = entries.iter().map(|e| (e.name.as_str(), e.mode)).collect();
+        assert_eq!(
+            summary,
+            [
+                ("init", cpio::S_IFREG | 0o755),
+                ("bin", cpio::S_IFDIR | 0o755),
+                ("bin/sh", cpio::S_IFREG | 0o755),
+                ("bin/spin", cpio::S_IFREG | 0o755),
+                ("guest", cpio::S_IFDIR | 0o755),
+                ("guest/linux", cpio::S_IFDIR | 0o755),
+                ("guest/linux/Image", cpio::S_IFREG | 0o644),
+                ("guest/linux/initramfs.cpio.gz", cpio::S_IFREG | 0o644),
+                (cpio::TRAILER, 0),
+            ]
+        );
+        assert_eq!(&archive[entries[6].data.clone()], b"4");
+    }
+
+    #[test]
+    fn guest_presence_is_checked_by_name() {
+        let dir = std::env::temp_dir().join(format!("keel-initrd-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let without = dir.join("without.cpio");
+        std::fs::write(
+            &without,
+            initrd_archive(&[("init", PROGRAM_MODE, b"1".to_vec())]).unwrap(),
+        )
+        .unwrap();
+        let error = initrd_guest(&without).unwrap_err();
+        assert!(error.ends_with("has no /guest/linux/Image"), "{error}");
+        let with = dir.join("with.cpio");
+        let files: Vec<_> = guest::GUEST_FILES
+            .iter()
+            .map(|(path, _)| (*path, DATA_MODE, b"x".to_vec()))
+            .collect();
+        std::fs::write(&with, initrd_archive(&files).unwrap()).unwrap();
+        assert_eq!(initrd_guest(&with), Ok(()));
+        assert!(initrd_guest(&dir.join("missing")).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

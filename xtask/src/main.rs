@@ -1,9 +1,11 @@
 //! Keel's host tool: `cargo xtask build|run|systest|bench`.
 
+mod added;
 mod bench;
 mod console;
 mod cpio;
 mod elf;
+mod guest;
 mod image;
 mod options;
 mod pstable;
@@ -18,8 +20,11 @@ use std::process::ExitCode;
 const USAGE: &str = "usage: cargo xtask <command> [options]
 
 commands:
-  build              build the kernel and the user programs: target/keel/Image and
-                     target/keel/initrd.cpio
+  build              build the kernel and the initrd: target/keel/Image and
+                     target/keel/initrd.cpio (the user programs and, from
+                     images/build-guest, the default Linux guest under /guest/linux;
+                     KEEL_GUEST_IMAGES=auto|require|off, default auto: warn and leave
+                     it out if it cannot be built)
   run [options]      build Keel and boot it under QEMU (see `cargo xtask run --help`)
   systest [options]  boot Keel under QEMU in the system-test cases and check its console
   bench [NAME...]    measure (banner: seconds from QEMU start to the banner; Image size)

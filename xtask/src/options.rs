@@ -28,6 +28,8 @@ options:
                            power button after the console was quiet this long (default 2)
   --kernel PATH            boot this Image instead of building target/keel/Image
   --initrd PATH            use this initrd instead of building target/keel/initrd.cpio
+  --add DIR                put the files under DIR into the built initrd, at their paths
+                           relative to DIR (DIR/guest/mine/Image is /guest/mine/Image)
 ";
 
 /// A RAM size, kept in MiB (QEMU gets `<MiB>M`).
@@ -58,6 +60,8 @@ pub struct RunOptions {
     pub kernel: Option<PathBuf>,
     /// A prebuilt initrd to boot with instead of building one.
     pub initrd: Option<PathBuf>,
+    /// Directories whose files go into the built initrd.
+    pub add: Vec<PathBuf>,
     /// Arguments after `--`, appended to QEMU's command line as they are.
     pub extra_qemu_args: Vec<String>,
 }
@@ -75,6 +79,7 @@ impl Default for RunOptions {
             quiet_after_eof: DEFAULT_QUIET_AFTER_EOF,
             kernel: None,
             initrd: None,
+            add: Vec::new(),
             extra_qemu_args: Vec::new(),
         }
     }
@@ -189,6 +194,7 @@ pub fn parse_run_args<S: AsRef<str>>(args: &[S]) -> Result<Parsed, String> {
             "--quiet-after-eof" => options.quiet_after_eof = parse_seconds(name, &value(name)?, true)?,
             "--kernel" => options.kernel = Some(PathBuf::from(value(name)?)),
             "--initrd" => options.initrd = Some(PathBuf::from(value(name)?)),
+            "--add" => options.add.push(PathBuf::from(value(name)?)),
             "--no-virtualization" => {
                 flag(name)?;
                 options.virtualization = false;
@@ -261,6 +267,9 @@ mod tests {
             "--kernel",
             "/tmp/Image",
             "--initrd=/tmp/initrd.cpio",
+            "--add",
+            "mine",
+            "--add=/tmp/more",
             "--",
             "-s",
             "-S",
@@ -275,6 +284,7 @@ mod tests {
         assert_eq!(options.quiet_after_eof, Duration::ZERO);
         assert_eq!(options.kernel, Some(PathBuf::from("/tmp/Image")));
         assert_eq!(options.initrd, Some(PathBuf::from("/tmp/initrd.cpio")));
+        assert_eq!(options.add, [PathBuf::from("mine"), PathBuf::from("/tmp/more")]);
         assert_eq!(options.extra_qemu_args, vec!["-s", "-S"]);
     }
 

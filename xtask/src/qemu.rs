@@ -1,7 +1,7 @@
 //! The QEMU command line: one place that decides how Keel is started.
 
 use crate::image::Images;
-use crate::options::RunOptions;
+use crate::options::{MemSize, RunOptions};
 use std::path::Path;
 
 /// The QEMU binary; `KEEL_QEMU` overrides it (handy to try another build of QEMU).
@@ -39,6 +39,38 @@ pub fn machine_arg(options: &RunOptions) -> String {
     } else {
         "virt,gic-version=3".into()
     }
+}
+
+/// How many bytes of initrd QEMU can load with this much RAM: `-M virt` puts the initrd at
+/// half the RAM, but at most 128 MiB, past its start, and it must end in RAM.
+pub fn initrd_room(mem: MemSize) -> u64 {
+    let ram = mem.mib << 20;
+    ram - (ram / 2).min(128 << 20)
+}
+
+/// Refuses an initrd that QEMU could not load (its own message names no cause), e.g. the
+/// host initrd with the guest (~40 MB) and `--mem 64M`.
+pub fn check_initrd_fits(options: &RunOptions, images: &Images) -> Result<(), String> {
+    let size = std::fs::metadata(&images.initrd)
+        .map_err(|e| format!("cannot read {}: {e}", images.initrd.display()))?
+        .len();
+    let room = initrd_room(options.mem);
+    if size <= room {
+        return Ok(());
+    }
+    let mut need = options.mem;
+    while initrd_room(need) < size {
+        need.mib *= 2;
+    }
+    Err(format!(
+        "the initrd {} ({} MiB) does not fit in {} of RAM (QEMU has room for {} MiB); \
+         use --mem {} or more (KEEL_GUEST_IMAGES=off builds one without the Linux guest)",
+        images.initrd.display(),
+        size.div_ceil(1 << 20),
+        options.mem.qemu_arg(),
+        room >> 20,
+        need.qemu_arg()
+    ))
 }
 
 /// All arguments after the QEMU binary name.
@@ -143,6 +175,26 @@ mod tests {
             "-M virt,gic-version=3 -cpu max,pauth-impdef=on -smp 4 -m 2048M -kernel Image \
              -initrd my initrd -display none -nodefaults -no-user-config -serial mon:stdio -s"
         );
+    }
+
+    #[test]
+    fn initrd_room_follows_qemu() {
+        assert_eq!(initrd_room(MemSize { mib: 64 }), 32 << 20);
+        assert_eq!(initrd_room(MemSize { mib: 128 }), 64 << 20);
+        assert_eq!(initrd_room(MemSize { mib: 2048 }), 1920 << 20);
+        let dir = std::env::temp_dir().join(format!("keel-qemu-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let initrd = dir.join("initrd.cpio");
+        std::fs::write(&initrd, vec![0u8; (40 << 20) + 1]).unwrap();
+        let images = Images {
+            kernel: "Image".into(),
+            initrd: initrd.clone(),
+        };
+        let error = check_initrd_fits(&options(&["--mem", "64M"]), &images).unwrap_err();
+        assert!(error.contains("(41 MiB) does not fit in 64M of RAM"), "{error}");
+        assert!(error.contains("use --mem 128M or more"), "{error}");
+        assert_eq!(check_initrd_fits(&options(&["--mem", "128M"]), &images), Ok(()));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

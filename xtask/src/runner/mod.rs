@@ -11,7 +11,7 @@ mod verdict;
 
 pub use verdict::{QemuEnd, EXIT_FAILED, EXIT_OK, EXIT_REFUSED, EXIT_TIMEOUT};
 
-use crate::console::{LineSplitter, PromptCounter, Scan};
+use crate::console::{LineSplitter, Scan};
 use crate::image::{self, Images};
 use crate::options::{self, Parsed, RunOptions};
 use crate::typing::{self, EnterCounter, Input, PromptGate};
@@ -130,6 +130,7 @@ impl Drop for KillOnDrop {
 
 /// Runs one session with the console on pipes.
 pub fn run_piped(options: &RunOptions, images: &Images, piped: Piped) -> Result<Outcome, String> {
+    qemu::check_initrd_fits(options, images)?;
     let temp = TempDir::new()?;
     let qmp_socket = temp.0.join("qmp.sock");
     let binary = qemu::binary();
@@ -162,7 +163,6 @@ pub fn run_piped(options: &RunOptions, images: &Images, piped: Piped) -> Result<
     let reader_gate = gate.clone();
     let reader = std::thread::spawn(move || {
         let mut splitter = LineSplitter::default();
-        let mut prompts = PromptCounter::default();
         let mut buffer = [0u8; 4096];
         let mut stdout = std::io::stdout();
         loop {
@@ -182,11 +182,11 @@ pub fn run_piped(options: &RunOptions, images: &Images, piped: Piped) -> Result<
                 }
                 let _ = sender.send(Event::Line(line, at));
             }
-            let new_prompts = prompts.push(&buffer[..count]);
+            // The gate counts the shell's prompts (for the typist and for us).
+            let new_prompts = reader_gate.output(&buffer[..count]);
             for _ in 0..new_prompts {
                 let _ = sender.send(Event::Prompt(at));
             }
-            reader_gate.add(new_prompts);
         }
         if let Some(line) = splitter.finish() {
             let _ = sender.send(Event::Line(line, start.elapsed()));
@@ -323,6 +323,7 @@ pub fn run_piped(options: &RunOptions, images: &Images, piped: Piped) -> Result<
 
 /// Runs QEMU on the terminal; returns QEMU's exit code (124 if `--timeout` expired).
 pub fn run_interactive(options: &RunOptions, images: &Images) -> Result<u8, String> {
+    qemu::check_initrd_fits(options, images)?;
     let binary = qemu::binary();
     let args = qemu::args(options, images, qemu::Console::Terminal);
     if options.timing {
@@ -372,7 +373,7 @@ pub fn command(args: &[String]) -> u8 {
             return 2;
         }
     };
-    let images = match image::resolve(options.kernel.as_deref(), options.initrd.as_deref()) {
+    let images = match image::resolve_with(options.kernel.as_deref(), options.initrd.as_deref(), &options.add) {
         Ok(images) => images,
         Err(error) => {
             eprintln!("run: {error}");

@@ -36,6 +36,13 @@ pub enum Expect {
     },
     /// The `table`-th answer to `ps` (from 0, in console order) passes `check`.
     Ps { table: usize, check: PsCheck },
+    /// Memory came back: the `after`-th answer to `mem` (from 0) shows at most `slack_mib`
+    /// MiB less free memory than the `before`-th.
+    MemoryBack {
+        before: usize,
+        after: usize,
+        slack_mib: u32,
+    },
 }
 
 /// A check of one `ps` table.
@@ -47,6 +54,8 @@ pub enum PsCheck {
     Lacks(&'static [&'static str]),
     /// At least one kernel thread (PID `-`, KIND `kernel`).
     KernelThreads,
+    /// At least one row of this KIND (e.g. `vcpu`).
+    Kind(&'static str),
     /// Exactly `count` rows named `name`, whose CPU times are within `percent` of each
     /// other: the largest is at most (100 + percent)% of the smallest.
     Fair {
@@ -142,6 +151,45 @@ pub fn check(expect: &Expect, session: &Session) -> Result<(), String> {
         Expect::SelftestsPass { at_least } => selftests_pass(session, at_least),
         Expect::Responds { to, starting, within } => responds(session, to, starting, within),
         Expect::Ps { table, check } => ps(session, table, check),
+        Expect::MemoryBack {
+            before,
+            after,
+            slack_mib,
+        } => memory_back(session, before, after, slack_mib),
+    }
+}
+
+/// The free memory of a `mem` answer, in MiB:
+/// `memory: 2048.0 MiB RAM, 2041.3 MiB usable, 67.0 MiB used, 1974.3 MiB free`.
+pub fn free_mib(line: &str) -> Option<f64> {
+    let rest = after_prompts(line).strip_prefix("memory: ")?;
+    let free = rest.rsplit(", ").next()?.strip_suffix(" free")?;
+    let (number, unit) = free.split_once(' ')?;
+    let number: f64 = number.parse().ok()?;
+    match unit {
+        "MiB" => Some(number),
+        "KiB" => Some(number / 1024.0),
+        _ => None,
+    }
+}
+
+fn memory_back(session: &Session, before: usize, after: usize, slack_mib: u32) -> Result<(), String> {
+    let answers: Vec<f64> = session.lines().filter_map(free_mib).collect();
+    let nth = |index: usize| {
+        answers
+            .get(index)
+            .copied()
+            .ok_or_else(|| format!("no mem answer #{} (the console shows {})", index + 1, answers.len()))
+    };
+    let (was, is) = (nth(before)?, nth(after)?);
+    if is + f64::from(slack_mib) >= was {
+        Ok(())
+    } else {
+        Err(format!(
+            "memory did not come back: {was:.1} MiB free in mem answer #{}, {is:.1} MiB in #{}",
+            before + 1,
+            after + 1
+        ))
     }
 }
 
@@ -216,6 +264,13 @@ fn ps(session: &Session, table: usize, check: PsCheck) -> Result<(), String> {
                 Ok(())
             } else {
                 Err(format!("{which} shows no kernel thread"))
+            }
+        }
+        PsCheck::Kind(kind) => {
+            if rows.iter().any(|row| row.kind == kind) {
+                Ok(())
+            } else {
+                Err(format!("{which} shows no thread of kind `{kind}`"))
             }
         }
         PsCheck::Fair { name, count, percent } => {
@@ -358,6 +413,11 @@ PID  TID  NAME   KIND    STATE    CPU  TIME
             ps(1, PsCheck::KernelThreads).unwrap_err(),
             "ps table #2 shows no kernel thread"
         );
+        assert_eq!(ps(0, PsCheck::Kind("kernel")), Ok(()));
+        assert_eq!(
+            ps(0, PsCheck::Kind("vcpu")).unwrap_err(),
+            "ps table #1 shows no thread of kind `vcpu`"
+        );
         assert_eq!(
             ps(
                 0,
@@ -394,6 +454,40 @@ PID  TID  NAME   KIND    STATE    CPU  TIME
         assert!(ps(2, PsCheck::KernelThreads)
             .unwrap_err()
             .contains("no ps table #3 (the console shows 2)"));
+    }
+
+    #[test]
+    fn memory_comes_back() {
+        let transcript = session(
+            "keel> mem\nmemory: 2048.0 MiB RAM, 2000.0 MiB usable, 60.0 MiB used, 1940.0 MiB free\n\
+             memory: 2048.0 MiB RAM, 2000.0 MiB usable, 316.0 MiB used, 1684.0 MiB free\n\
+             memory: 2048.0 MiB RAM, 2000.0 MiB usable, 60.5 MiB used, 1939.5 MiB free\n\
+             memory: 64.0 MiB RAM, 60.0 MiB usable, 59.9 MiB used, 100 KiB free",
+        );
+        let back = |before, after, slack_mib| {
+            check(
+                &Expect::MemoryBack {
+                    before,
+                    after,
+                    slack_mib,
+                },
+                &transcript,
+            )
+        };
+        assert_eq!(back(0, 2, 1), Ok(()));
+        assert_eq!(
+            back(0, 1, 1).unwrap_err(),
+            "memory did not come back: 1940.0 MiB free in mem answer #1, 1684.0 MiB in #2"
+        );
+        assert!(back(0, 2, 0).is_err());
+        assert!(back(0, 4, 1)
+            .unwrap_err()
+            .contains("no mem answer #5 (the console shows 4)"));
+        assert_eq!(
+            free_mib("memory: 1 MiB RAM, 1 MiB usable, 0 KiB used, 100 KiB free"),
+            Some(100.0 / 1024.0)
+        );
+        assert_eq!(free_mib("memory: nonsense"), None);
     }
 
     #[test]

@@ -1,12 +1,13 @@
 //! `cargo xtask systest`: Keel booted under QEMU, checked from its console.
 //!
-//! Every case is a row of `cases::CASES`: the `run` options, what to type into the console
-//! (at once, or line by line at the shell's prompts), and what must be seen
-//! (`expect::Expect`). Cases run through the same runner as `cargo xtask run` with piped
-//! input.
+//! Every case is a row of `cases::CASES` or `guests::GUEST_CASES`: the `run` options, what
+//! to type into the console (at once, line by line at the shell's prompts, or at a guest's
+//! prompts), and what must be seen (`expect::Expect`). Cases run through the same runner as
+//! `cargo xtask run` with piped input.
 
 mod cases;
 mod expect;
+mod guests;
 
 use crate::image::{self, Images};
 use crate::options::{self, Parsed, RunOptions};
@@ -24,6 +25,14 @@ pub const CASE_TIMEOUT: Duration = Duration::from_secs(120);
 pub const DEFAULT_JOBS: usize = 2;
 /// How many console lines a failure report shows.
 const TAIL_LINES: usize = 40;
+/// Whether the guest cases run unless `--guests`/`--no-guests` or `KEEL_SYSTEST_GUESTS`
+/// say otherwise. (Should a kernel change break guests for a while, turn this off and set
+/// `GUESTS_OFF_BECAUSE`: the run then says that it skipped them, and which.)
+pub const GUESTS_BY_DEFAULT: bool = true;
+/// Why they are off by default, printed when they are skipped for that reason.
+const GUESTS_OFF_BECAUSE: &str = "they are off by default";
+/// `1` runs the guest cases, `0` skips them (the options win over it).
+const GUESTS_VAR: &str = "KEEL_SYSTEST_GUESTS";
 
 /// What a case types into the console.
 #[derive(Debug, Clone, Copy)]
@@ -97,13 +106,17 @@ fn log_text(case: &Case, outcome: &Outcome) -> String {
     log
 }
 
-fn run_case(case: &Case, images: &Images) -> CaseResult {
+/// Runs one case; `unbootable` says why it cannot run at all (a guest case without a guest).
+fn run_case(case: &Case, images: &Images, unbootable: Option<&str>) -> CaseResult {
     let started = Instant::now();
     let took = || format!("{:.1}s", started.elapsed().as_secs_f64());
     let failed = |why: String| CaseResult {
         passed: false,
         report: format!("systest: {} ... FAILED: {why}\n", case.name),
     };
+    if let Some(why) = unbootable {
+        return failed(why.to_string());
+    }
     let options = match case_options(case) {
         Ok(options) => options,
         Err(error) => return failed(format!("bad case: {error}")),
@@ -154,10 +167,13 @@ fn run_case(case: &Case, images: &Images) -> CaseResult {
     CaseResult { passed: false, report }
 }
 
-const USAGE: &str = "usage: cargo xtask systest [--filter SUBSTR] [--jobs N] [--kernel PATH] [--initrd PATH] [--list]
+const USAGE: &str = "usage: cargo xtask systest [--filter SUBSTR] [--jobs N] [--kernel PATH] [--initrd PATH]
+                           [--guests|--no-guests] [--list]
 
   --filter SUBSTR   run only the cases whose name contains SUBSTR
   --jobs N          run up to N cases at a time (default 2)
+  --guests          run the cases with Linux guests (vm-*) even where they are off by
+                    default; --no-guests skips them (also KEEL_SYSTEST_GUESTS=1 or 0)
   --kernel PATH     test this Image instead of building target/keel/Image
   --initrd PATH     boot with this initrd instead of building target/keel/initrd.cpio
   --list            print the case names and exit
@@ -171,6 +187,8 @@ pub struct SystestArgs {
     pub kernel: Option<PathBuf>,
     pub initrd: Option<PathBuf>,
     pub list: bool,
+    /// `--guests` / `--no-guests`, if given.
+    pub guests: Option<bool>,
 }
 
 pub fn parse_args(args: &[String]) -> Result<Option<SystestArgs>, String> {
@@ -180,6 +198,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<SystestArgs>, String> {
         kernel: None,
         initrd: None,
         list: false,
+        guests: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -205,6 +224,8 @@ pub fn parse_args(args: &[String]) -> Result<Option<SystestArgs>, String> {
             "--kernel" => parsed.kernel = Some(PathBuf::from(value()?)),
             "--initrd" => parsed.initrd = Some(PathBuf::from(value()?)),
             "--list" => parsed.list = true,
+            "--guests" => parsed.guests = Some(true),
+            "--no-guests" => parsed.guests = Some(false),
             "-h" | "--help" => return Ok(None),
             other => return Err(format!("unknown option `{other}`\n{USAGE}")),
         }
@@ -225,30 +246,76 @@ pub fn command(args: &[String]) -> u8 {
             return 2;
         }
     };
-    let cases: Vec<&Case> = cases::CASES
-        .iter()
-        .filter(|c| args.filter.as_deref().is_none_or(|f| c.name.contains(f)))
-        .collect();
+    let guests = match guests_wanted(args.guests, std::env::var(GUESTS_VAR).ok().as_deref()) {
+        Ok(guests) => guests,
+        Err(error) => {
+            eprintln!("systest: {error}");
+            return 2;
+        }
+    };
+    let matches = |case: &&Case| args.filter.as_deref().is_none_or(|f| case.name.contains(f));
+    let plain = cases::CASES.iter().filter(matches);
+    let with_guests: Vec<&Case> = guests::GUEST_CASES.iter().filter(matches).collect();
+    let (cases, skipped): (Vec<&Case>, Vec<&Case>) = if guests {
+        (plain.chain(with_guests).collect(), Vec::new())
+    } else {
+        (plain.collect(), with_guests)
+    };
     if args.list {
         for case in &cases {
             println!("{}", case.name);
         }
+        for case in &skipped {
+            println!("{} (skipped: guest cases are off; --guests runs them)", case.name);
+        }
         return 0;
     }
-    if cases.is_empty() {
+    if cases.is_empty() && skipped.is_empty() {
         eprintln!("systest: no case matches the filter");
         return 1;
+    }
+    if !skipped.is_empty() {
+        let names: Vec<&str> = skipped.iter().map(|case| case.name).collect();
+        println!(
+            "systest: SKIPPING {} guest case(s) ({}): {}; --guests or {GUESTS_VAR}=1 runs them",
+            skipped.len(),
+            names.join(", "),
+            if args.guests.is_some() || std::env::var(GUESTS_VAR).is_ok_and(|v| !v.is_empty()) {
+                "asked to"
+            } else {
+                GUESTS_OFF_BECAUSE
+            }
+        );
+        if cases.is_empty() {
+            println!("systest: 0 passed, 0 failed{}", skipped_text(skipped.len()));
+            return 0;
+        }
     }
     let images = match image::resolve(args.kernel.as_deref(), args.initrd.as_deref()) {
         Ok(images) => images,
         Err(error) => {
             eprintln!("systest: {error}");
-            println!("systest: 0 passed, {} failed", cases.len());
+            println!(
+                "systest: 0 passed, {} failed{}",
+                cases.len(),
+                skipped_text(skipped.len())
+            );
             return 1;
         }
     };
+    // A guest case cannot run without the guest in the initrd: say so once per case.
+    let no_guest = if guests {
+        image::initrd_guest(&images.initrd).err().map(|why| {
+            format!(
+                "no Linux guest to boot: {why} (images/build-guest failed: see the build's warning \
+                     above; or KEEL_GUEST_IMAGES=off)"
+            )
+        })
+    } else {
+        None
+    };
     let _ = std::fs::create_dir_all(log_dir());
-    let jobs = args.jobs.min(cases.len());
+    let jobs = args.jobs.min(cases.len()).max(1);
     println!(
         "systest: {} cases, {jobs} at a time, {} with {}",
         cases.len(),
@@ -264,7 +331,9 @@ pub fn command(args: &[String]) -> u8 {
             scope.spawn(|| loop {
                 let index = next.fetch_add(1, Ordering::SeqCst);
                 let Some(case) = cases.get(index) else { break };
-                let result = run_case(case, &images);
+                let is_guest_case = guests::GUEST_CASES.iter().any(|guest| guest.name == case.name);
+                let unbootable = no_guest.as_deref().filter(|_| is_guest_case);
+                let result = run_case(case, &images, unbootable);
                 let mut stdout = std::io::stdout().lock();
                 let _ = stdout.write_all(result.report.as_bytes());
                 let _ = stdout.flush();
@@ -281,11 +350,32 @@ pub fn command(args: &[String]) -> u8 {
         println!("systest: failed: {}", failed.join(", "));
     }
     println!(
-        "systest: {} passed, {} failed",
+        "systest: {} passed, {} failed{}",
         passed.load(Ordering::SeqCst),
-        failed.len()
+        failed.len(),
+        skipped_text(skipped.len())
     );
     u8::from(!failed.is_empty())
+}
+
+/// `, N skipped` for the summary line, when some were.
+fn skipped_text(skipped: usize) -> String {
+    if skipped == 0 {
+        String::new()
+    } else {
+        format!(", {skipped} skipped")
+    }
+}
+
+/// Whether the guest cases run: the option, else `KEEL_SYSTEST_GUESTS`, else the default.
+fn guests_wanted(option: Option<bool>, env: Option<&str>) -> Result<bool, String> {
+    match (option, env) {
+        (Some(wanted), _) => Ok(wanted),
+        (None, None | Some("")) => Ok(GUESTS_BY_DEFAULT),
+        (None, Some("1")) => Ok(true),
+        (None, Some("0")) => Ok(false),
+        (None, Some(other)) => Err(format!("{GUESTS_VAR}={other}: use 1 (run the guest cases) or 0")),
+    }
 }
 
 #[cfg(test)]
@@ -307,6 +397,31 @@ mod tests {
         assert!(args(&["--filter"]).is_err());
         assert!(args(&["--bogus"]).is_err());
         assert_eq!(args(&["--help"]).unwrap(), None);
+        assert_eq!(args(&["--guests"]).unwrap().unwrap().guests, Some(true));
+        assert_eq!(args(&["--no-guests"]).unwrap().unwrap().guests, Some(false));
+        assert_eq!(args(&[]).unwrap().unwrap().guests, None);
+    }
+
+    #[test]
+    fn guest_cases_are_switched_by_option_then_environment() {
+        assert_eq!(guests_wanted(Some(true), Some("0")), Ok(true));
+        assert_eq!(guests_wanted(Some(false), None), Ok(false));
+        assert_eq!(guests_wanted(None, Some("1")), Ok(true));
+        assert_eq!(guests_wanted(None, Some("0")), Ok(false));
+        assert_eq!(guests_wanted(None, None), Ok(GUESTS_BY_DEFAULT));
+        assert!(guests_wanted(None, Some("yes"))
+            .unwrap_err()
+            .contains("KEEL_SYSTEST_GUESTS=yes"));
+        assert_eq!(skipped_text(0), "");
+        assert_eq!(skipped_text(5), ", 5 skipped");
+    }
+
+    #[test]
+    fn case_names_are_unique_across_both_lists() {
+        let mut names = std::collections::HashSet::new();
+        for case in cases::CASES.iter().chain(guests::GUEST_CASES) {
+            assert!(names.insert(case.name), "duplicate {}", case.name);
+        }
     }
 
     #[test]

@@ -1,8 +1,9 @@
-//! The built-in commands: help, ps, kill, mem, uptime, cpus, echo, jobs, poweroff, reboot.
+//! The built-in commands: help, ps, kill, mem, uptime, cpus, echo, jobs, vm, poweroff, reboot.
 
 use super::programs;
 use super::report;
 use super::shell::Shell;
+use super::vm;
 use super::words::Command;
 use alloc::string::String;
 use alloc::vec;
@@ -68,6 +69,12 @@ const BUILTINS: &[Builtin] = &[
         run: jobs,
     },
     Builtin {
+        name: "vm",
+        usage: " COMMAND ...",
+        about: "guests: create, start, console, list, stop, kill, destroy (vm help)",
+        run: vm::run,
+    },
+    Builtin {
         name: "poweroff",
         usage: "",
         about: "power the machine off",
@@ -83,7 +90,8 @@ const BUILTINS: &[Builtin] = &[
 
 const HELP_FOOTER: &str = "\
 PROGRAM [ARGS...] [&]  run /bin/PROGRAM (or a path with /); & runs it in the background
-programs: spin [SECONDS], fault KIND, badptr
+programs: spin [SECONDS], fault KIND, badptr, sysbench [CALLS]
+guests: vm start linux, then vm console linux (Ctrl-] returns to the shell); vm list
 
 keys: Left/Right, Home/End (Ctrl-A/Ctrl-E), Backspace, Delete, Up/Down (history),
       Ctrl-U (delete to the start), Ctrl-C (abandon the line, or kill the running

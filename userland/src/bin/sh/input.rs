@@ -2,6 +2,7 @@
 //! typed while a program runs (type-ahead) is edited and run afterwards.
 
 use alloc::collections::VecDeque;
+use alloc::vec::Vec;
 use core::time::Duration;
 use keel_userland::abi::Error;
 use keel_userland::sys;
@@ -29,6 +30,18 @@ impl Input {
     /// Whether a typed byte is waiting.
     pub fn has_pending(&self) -> bool {
         !self.pending.is_empty()
+    }
+
+    /// Takes every typed byte not used yet (`vm console` hands them to the guest).
+    pub fn take_pending(&mut self) -> Vec<u8> {
+        self.pending.drain(..).collect()
+    }
+
+    /// Puts `bytes` back in front of what is pending: they are read next, as if typed now.
+    pub fn give_back(&mut self, bytes: &[u8]) {
+        for &byte in bytes.iter().rev() {
+            self.pending.push_front(byte);
+        }
     }
 
     /// Takes in what is typed within `timeout` and says whether a Ctrl-C came (typed before

@@ -1,5 +1,6 @@
-//! `sh`, the Keel shell: line editing and history on the console, built-in commands, and
-//! programs from the initrd in the foreground or the background.
+//! `sh`, the Keel shell: line editing and history on the console, built-in commands (among
+//! them `vm`, which manages guests), and programs from the initrd in the foreground or the
+//! background.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(any(test, target_os = "none"))]
@@ -9,6 +10,8 @@ extern crate alloc;
 mod builtins;
 #[cfg(any(test, target_os = "none"))]
 mod editor;
+#[cfg(any(test, target_os = "none"))]
+mod escape;
 #[cfg(any(test, target_os = "none"))]
 mod history;
 #[cfg(target_os = "none")]
@@ -21,6 +24,12 @@ mod keys;
 mod programs;
 #[cfg(any(test, target_os = "none"))]
 mod report;
+#[cfg(target_os = "none")]
+mod vm;
+#[cfg(any(test, target_os = "none"))]
+mod vmargs;
+#[cfg(target_os = "none")]
+mod vmconsole;
 #[cfg(any(test, target_os = "none"))]
 mod words;
 

@@ -1,10 +1,11 @@
-//! The text of `ps`, `cpus`, `mem` and `uptime`: pure formatting of what the kernel reports.
+//! The text of `ps`, `cpus`, `mem`, `uptime` and `vm list`: pure formatting of what the kernel
+//! reports.
 
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::time::Duration;
-use keel_userland::abi::{self, CpuInfo, MemStats, ThreadInfo};
+use keel_userland::abi::{self, CpuInfo, MemStats, ThreadInfo, VmInfo};
 
 /// Seconds with two decimals (cut, not rounded): `12.34`.
 pub fn seconds(time: Duration) -> String {
@@ -119,6 +120,49 @@ pub fn mem(stats: &MemStats) -> String {
 pub fn uptime(since_boot: Duration, cpus: usize) -> String {
     let plural = if cpus == 1 { "" } else { "s" };
     format!("up {} s, {cpus} CPU{plural}\n", seconds(since_boot))
+}
+
+/// A guest's RAM as `vm create --mem` takes it: `1G`, `256M`, else `1500K` or bytes.
+pub fn guest_size(bytes: u64) -> String {
+    if bytes != 0 && bytes.is_multiple_of(1 << 30) {
+        format!("{}G", bytes >> 30)
+    } else if bytes != 0 && bytes.is_multiple_of(1 << 20) {
+        format!("{}M", bytes >> 20)
+    } else if bytes.is_multiple_of(1 << 10) {
+        format!("{}K", bytes >> 10)
+    } else {
+        bytes.to_string()
+    }
+}
+
+/// The `vm list` table: NAME, STATE, VCPUS, MEM, UPTIME (seconds; `-` when not running),
+/// EXITS, sorted by name.
+pub fn vm_list(vms: &[VmInfo]) -> String {
+    let mut sorted: Vec<&VmInfo> = vms.iter().collect();
+    sorted.sort_by(|a, b| a.name().cmp(b.name()));
+    let rows = sorted
+        .iter()
+        .map(|vm| {
+            let uptime = if vm.state == abi::VM_RUNNING {
+                seconds(Duration::from_nanos(vm.uptime_ns))
+            } else {
+                "-".into()
+            };
+            [
+                vm.name().into(),
+                abi::vm_state_name(vm.state).into(),
+                vm.vcpus.to_string(),
+                guest_size(vm.mem_bytes),
+                uptime,
+                vm.exits.to_string(),
+            ]
+        })
+        .collect::<Vec<_>>();
+    table(
+        ["NAME", "STATE", "VCPUS", "MEM", "UPTIME", "EXITS"],
+        [false, false, true, true, true, true],
+        &rows,
+    )
 }
 
 /// Columns padded to their widest cell, two spaces apart, numbers right-aligned.
@@ -251,5 +295,41 @@ CPU  MPIDR       ONLINE  READY  BUSY  TICKS
         );
         assert_eq!(uptime(Duration::from_millis(83_456), 2), "up 83.45 s, 2 CPUs\n");
         assert_eq!(uptime(Duration::from_millis(1_000), 1), "up 1.00 s, 1 CPU\n");
+    }
+
+    #[test]
+    fn vm_table() {
+        let vm = |name: &str, state, vcpus, mem_bytes, uptime_ms: u64, exits| VmInfo {
+            name: abi::name_field(name),
+            state,
+            vcpus,
+            mem_bytes,
+            uptime_ns: uptime_ms * 1_000_000,
+            exits,
+        };
+        let text = vm_list(&[
+            vm("web", abi::VM_STOPPED, 2, 1 << 30, 0, 0),
+            vm("linux", abi::VM_RUNNING, 1, 256 << 20, 12_345, 48_211),
+            vm("crashy", abi::VM_CRASHED, 8, 1536 << 20, 99, 7),
+            vm("odd", 42, 1, 16 << 20, 0, 0),
+        ]);
+        let expected = "\
+NAME    STATE    VCPUS    MEM  UPTIME  EXITS
+crashy  crashed      8  1536M       -      7
+linux   running      1   256M   12.34  48211
+odd     unknown      1    16M       -      0
+web     stopped      2     1G       -      0
+";
+        assert_eq!(text, expected);
+        assert_eq!(vm_list(&[]), "NAME  STATE  VCPUS  MEM  UPTIME  EXITS\n");
+    }
+
+    #[test]
+    fn guest_sizes() {
+        assert_eq!(guest_size(1 << 30), "1G");
+        assert_eq!(guest_size(3 << 29), "1536M");
+        assert_eq!(guest_size(1500 << 10), "1500K");
+        assert_eq!(guest_size(1000), "1000");
+        assert_eq!(guest_size(0), "0K");
     }
 }

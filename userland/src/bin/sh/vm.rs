@@ -1,0 +1,150 @@
+//! The `vm` command: defines, starts, stops, kills, destroys and lists VMs through the
+//! kernel's VM calls (the console is `vmconsole`). Errors name what was wrong and change
+//! nothing.
+
+use super::report;
+use super::shell::Shell;
+use super::vmargs::{self, CreateArgs, VmCommand};
+use super::vmconsole;
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+use keel_userland::abi::{self, Error, VmInfo};
+use keel_userland::sys::{self, VmDefinition};
+use keel_userland::{eprintln, print, println};
+
+/// Runs `vm ARGS...`.
+pub fn run(shell: &mut Shell, args: &[String]) {
+    let command = match vmargs::parse(args) {
+        Ok(command) => command,
+        Err(error) => {
+            eprintln!("vm: {error}");
+            return;
+        }
+    };
+    match command {
+        VmCommand::Help => print!("{}", vmargs::USAGE),
+        VmCommand::Create(create_args) => create(&create_args),
+        VmCommand::Start(name) => {
+            if act("start", &name, sys::vm_start) {
+                println!("vm: {name} started; `vm console {name}` attaches to it (Ctrl-] detaches)");
+            }
+        }
+        VmCommand::Stop(name) => {
+            if act("stop", &name, sys::vm_stop) {
+                println!("vm: asked {name} to power off");
+            }
+        }
+        VmCommand::Kill(name) => {
+            act("kill", &name, sys::vm_kill);
+        }
+        VmCommand::Destroy(name) => {
+            act("destroy", &name, sys::vm_destroy);
+        }
+        VmCommand::List => match list() {
+            Ok(vms) if vms.is_empty() => println!("no VMs (vm create NAME defines one)"),
+            Ok(vms) => print!("{}", report::vm_list(&vms)),
+            Err(error) => eprintln!("vm: {}", kernel_error("list the VMs", error)),
+        },
+        VmCommand::Console(name) => vmconsole::attach(shell, &name),
+    }
+}
+
+/// Every VM, growing the buffer until all fit (a list that keeps growing is `TooBig`).
+pub fn list() -> Result<Vec<VmInfo>, Error> {
+    let mut vms = vec![VmInfo::default(); 16];
+    for _ in 0..4 {
+        let total = sys::vm_list(&mut vms)?;
+        if total <= vms.len() {
+            vms.truncate(total);
+            return Ok(vms);
+        }
+        vms.resize(total.min(1024) + 16, VmInfo::default());
+    }
+    Err(Error::TooBig)
+}
+
+/// The VM named `name`, if there is one.
+pub fn find(name: &str) -> Result<Option<VmInfo>, Error> {
+    Ok(list()?.into_iter().find(|vm| vm.name() == name))
+}
+
+/// Calls `call(name)`; on failure says why and returns false.
+fn act(verb: &str, name: &str, call: fn(&str) -> Result<(), Error>) -> bool {
+    match call(name) {
+        Ok(()) => true,
+        Err(Error::NotFound) => {
+            eprintln!("vm: no such VM: {name}");
+            false
+        }
+        Err(error) => {
+            eprintln!(
+                "vm: {}{}",
+                kernel_error(&format!("{verb} {name}"), error),
+                state_hint(name)
+            );
+            false
+        }
+    }
+}
+
+/// `cannot WHAT: ERROR`, or that the kernel has no VM calls at all.
+fn kernel_error(what: &str, error: Error) -> String {
+    match error {
+        Error::NoSuchCall => format!("cannot {what}: this kernel has no VM support ({error})"),
+        _ => format!("cannot {what}: {error}"),
+    }
+}
+
+/// ` (it is running)`: the VM's state, which usually explains a refusal; empty if unknown.
+fn state_hint(name: &str) -> String {
+    match find(name) {
+        Ok(Some(vm)) if vm.state == abi::VM_RUNNING => " (it is running)".into(),
+        Ok(Some(vm)) => format!(" (it is not running: {})", abi::vm_state_name(vm.state)),
+        _ => String::new(),
+    }
+}
+
+fn create(args: &CreateArgs) {
+    let definition = VmDefinition {
+        name: &args.name,
+        kernel: &args.kernel,
+        initrd: args.initrd.as_deref(),
+        cmdline: &args.cmdline,
+        mem_bytes: args.mem_bytes,
+        vcpus: args.vcpus,
+    };
+    let what = format!("create {}", args.name);
+    match sys::vm_create(&definition) {
+        Ok(()) => {}
+        Err(Error::NotFound) => eprintln!("vm: cannot {what}: {}: not found", missing_file(&definition)),
+        Err(error) => match find(&args.name) {
+            Ok(Some(_)) => eprintln!("vm: cannot {what}: a VM of that name exists"),
+            _ => eprintln!("vm: {}", kernel_error(&what, error)),
+        },
+    }
+}
+
+/// Which file of a definition that `vm_create` refused with `NotFound` is missing. The call
+/// does not say, and user space has no call that looks up a file, so with an initrd the
+/// kernel alone is tried (under the same name): if that is accepted, the initrd was
+/// missing, and the VM just made is destroyed again.
+fn missing_file<'a>(definition: &VmDefinition<'a>) -> &'a str {
+    let Some(initrd) = definition.initrd else {
+        return definition.kernel;
+    };
+    let kernel_only = VmDefinition {
+        initrd: None,
+        ..*definition
+    };
+    match sys::vm_create(&kernel_only) {
+        Ok(()) => {
+            if let Err(error) = sys::vm_destroy(definition.name) {
+                eprintln!("vm: cannot destroy {} after a check: {error}", definition.name);
+            }
+            initrd
+        }
+        Err(_) => definition.kernel,
+    }
+}

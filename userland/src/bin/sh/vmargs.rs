@@ -1,0 +1,382 @@
+//! The `vm` command's arguments: which subcommand, the options of `vm create`, and sizes
+//! such as `256M`. Pure: it checks what it can without the kernel and says what was wrong.
+
+use alloc::string::{String, ToString};
+use core::fmt;
+use keel_userland::abi::{NAME_LEN, VM_MAX_MEM, VM_MAX_VCPUS, VM_MIN_MEM};
+
+/// The guest `vm create` boots unless told otherwise: the default image in the host initrd.
+pub const DEFAULT_KERNEL: &str = "/guest/linux/Image";
+pub const DEFAULT_INITRD: &str = "/guest/linux/initramfs.cpio.gz";
+pub const DEFAULT_MEM: u64 = 256 << 20;
+pub const DEFAULT_VCPUS: u64 = 1;
+pub const DEFAULT_CMDLINE: &str = "console=ttyAMA0 earlycon=pl011,0x09000000";
+/// Guest RAM is a whole number of these.
+const GUEST_RAM_BLOCK: u64 = 2 << 20;
+
+pub const USAGE: &str = "\
+usage: vm create NAME [--kernel PATH] [--initrd PATH] [--mem SIZE] [--vcpus N] [--cmdline STR]
+       vm start|stop|kill|destroy|console NAME
+       vm list
+  create   define a VM (defaults: --kernel /guest/linux/Image
+           --initrd /guest/linux/initramfs.cpio.gz (--initrd '' for none), --mem 256M,
+           --vcpus 1, --cmdline 'console=ttyAMA0 earlycon=pl011,0x09000000')
+  start    boot it            stop     ask the guest to power off
+  kill     stop it at once    destroy  forget a VM that is not running
+  list     NAME, STATE, VCPUS, MEM, UPTIME (s), EXITS
+  console  attach the terminal to its console; Ctrl-] returns to the shell
+SIZE: like 128M, 1G or 512 (MiB), a multiple of 2M from 16M to 16G
+";
+
+/// A parsed `vm` command line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VmCommand {
+    Help,
+    Create(CreateArgs),
+    Start(String),
+    Stop(String),
+    Kill(String),
+    Destroy(String),
+    List,
+    Console(String),
+}
+
+/// What `vm create` defines.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CreateArgs {
+    pub name: String,
+    pub kernel: String,
+    /// `None` with `--initrd ''`.
+    pub initrd: Option<String>,
+    pub cmdline: String,
+    pub mem_bytes: u64,
+    pub vcpus: u64,
+}
+
+/// Why a `vm` command line was refused; the text follows `vm: `.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VmArgError {
+    /// No such subcommand.
+    UnknownCommand(String),
+    /// The subcommand's usage line, for a missing name.
+    Usage(&'static str),
+    UnknownOption(String),
+    MissingValue(&'static str),
+    Unexpected(String),
+    NotASize(String),
+    /// Guest RAM comes in 2 MiB blocks.
+    SizeNotBlocks(String),
+    SizeOutOfRange(String),
+    BadVcpus(String),
+    BadName(String),
+    EmptyKernel,
+}
+
+impl fmt::Display for VmArgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VmArgError::UnknownCommand(word) => write!(f, "unknown command: {word} (try vm help)"),
+            VmArgError::Usage(usage) => write!(f, "usage: {usage}"),
+            VmArgError::UnknownOption(option) => write!(f, "unknown option: {option} (try vm help)"),
+            VmArgError::MissingValue(option) => write!(f, "{option} needs a value"),
+            VmArgError::Unexpected(word) => write!(f, "unexpected argument: {word}"),
+            VmArgError::NotASize(text) => write!(f, "--mem: not a size: {text}"),
+            VmArgError::SizeNotBlocks(text) => write!(f, "--mem: not a multiple of 2M: {text}"),
+            VmArgError::SizeOutOfRange(text) => write!(
+                f,
+                "--mem: {text} is out of range ({}M to {}G)",
+                VM_MIN_MEM >> 20,
+                VM_MAX_MEM >> 30
+            ),
+            VmArgError::BadVcpus(text) => write!(f, "--vcpus: not a number from 1 to {VM_MAX_VCPUS}: {text}"),
+            VmArgError::BadName(name) => write!(
+                f,
+                "not a VM name: '{name}' (1 to {NAME_LEN} letters, digits, '-' and '_')"
+            ),
+            VmArgError::EmptyKernel => f.write_str("--kernel: the path is empty"),
+        }
+    }
+}
+
+/// Parses the words after `vm`.
+pub fn parse(args: &[String]) -> Result<VmCommand, VmArgError> {
+    let Some((word, rest)) = args.split_first() else {
+        return Ok(VmCommand::Help);
+    };
+    let named = |usage: &'static str| -> Result<String, VmArgError> {
+        match rest {
+            [] => Err(VmArgError::Usage(usage)),
+            [name] if name.starts_with('-') => Err(VmArgError::Usage(usage)),
+            [name] => check_name(name),
+            [_, extra, ..] => Err(VmArgError::Unexpected(extra.clone())),
+        }
+    };
+    match word.as_str() {
+        "help" | "--help" | "-h" => match rest.first() {
+            Some(extra) => Err(VmArgError::Unexpected(extra.clone())),
+            None => Ok(VmCommand::Help),
+        },
+        "create" => parse_create(rest).map(VmCommand::Create),
+        "start" => named("vm start NAME").map(VmCommand::Start),
+        "stop" => named("vm stop NAME").map(VmCommand::Stop),
+        "kill" => named("vm kill NAME").map(VmCommand::Kill),
+        "destroy" => named("vm destroy NAME").map(VmCommand::Destroy),
+        "console" => named("vm console NAME").map(VmCommand::Console),
+        "list" => match rest.first() {
+            Some(extra) => Err(VmArgError::Unexpected(extra.clone())),
+            None => Ok(VmCommand::List),
+        },
+        other => Err(VmArgError::UnknownCommand(other.into())),
+    }
+}
+
+/// `vm create NAME [options]`: options before or after the name, as `--opt VALUE` or
+/// `--opt=VALUE`.
+fn parse_create(args: &[String]) -> Result<CreateArgs, VmArgError> {
+    let mut name = None;
+    let mut create = CreateArgs {
+        name: String::new(),
+        kernel: DEFAULT_KERNEL.into(),
+        initrd: Some(DEFAULT_INITRD.into()),
+        cmdline: DEFAULT_CMDLINE.into(),
+        mem_bytes: DEFAULT_MEM,
+        vcpus: DEFAULT_VCPUS,
+    };
+    let mut words = args.iter();
+    while let Some(word) = words.next() {
+        if !word.starts_with("--") || word == "--" {
+            if word.starts_with('-') {
+                return Err(VmArgError::UnknownOption(word.clone()));
+            }
+            match name {
+                None => name = Some(check_name(word)?),
+                Some(_) => return Err(VmArgError::Unexpected(word.clone())),
+            }
+            continue;
+        }
+        let (option, inline) = match word.split_once('=') {
+            Some((option, value)) => (option, Some(value.to_string())),
+            None => (word.as_str(), None),
+        };
+        let option: &'static str = match option {
+            "--kernel" => "--kernel",
+            "--initrd" => "--initrd",
+            "--mem" => "--mem",
+            "--vcpus" => "--vcpus",
+            "--cmdline" => "--cmdline",
+            _ => return Err(VmArgError::UnknownOption(option.into())),
+        };
+        let value = match inline {
+            Some(value) => value,
+            None => words.next().cloned().ok_or(VmArgError::MissingValue(option))?,
+        };
+        match option {
+            "--kernel" if value.is_empty() => return Err(VmArgError::EmptyKernel),
+            "--kernel" => create.kernel = value,
+            "--initrd" => create.initrd = (!value.is_empty()).then_some(value),
+            "--mem" => create.mem_bytes = parse_size(&value)?,
+            "--vcpus" => create.vcpus = parse_vcpus(&value)?,
+            _ => create.cmdline = value,
+        }
+    }
+    create.name = name.ok_or(VmArgError::Usage(
+        "vm create NAME [--kernel PATH] [--initrd PATH] [--mem SIZE] [--vcpus N] [--cmdline STR]",
+    ))?;
+    Ok(create)
+}
+
+/// A VM name as the kernel takes it: 1 to [`NAME_LEN`] ASCII letters, digits, `-` and `_`;
+/// here also not starting with `-`, so that it cannot be mistaken for an option.
+pub fn check_name(name: &str) -> Result<String, VmArgError> {
+    let fits = !name.is_empty() && name.len() <= NAME_LEN && !name.starts_with('-');
+    if fits
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        Ok(name.into())
+    } else {
+        Err(VmArgError::BadName(name.into()))
+    }
+}
+
+/// A guest RAM size in bytes: a whole number with an optional unit K, M or G (any case; no
+/// unit means MiB), a multiple of 2 MiB (the kernel maps guest RAM in 2 MiB blocks), from
+/// `VM_MIN_MEM` to `VM_MAX_MEM`.
+pub fn parse_size(text: &str) -> Result<u64, VmArgError> {
+    let not_a_size = || VmArgError::NotASize(text.into());
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    if digits.is_empty() {
+        return Err(not_a_size());
+    }
+    let shift = match unit {
+        "" | "M" | "m" => 20,
+        "K" | "k" => 10,
+        "G" | "g" => 30,
+        _ => return Err(not_a_size()),
+    };
+    let number: u64 = digits.parse().map_err(|_| VmArgError::SizeOutOfRange(text.into()))?;
+    let bytes = number
+        .checked_mul(1 << shift)
+        .ok_or_else(|| VmArgError::SizeOutOfRange(text.into()))?;
+    if !(VM_MIN_MEM..=VM_MAX_MEM).contains(&bytes) {
+        return Err(VmArgError::SizeOutOfRange(text.into()));
+    }
+    if !bytes.is_multiple_of(GUEST_RAM_BLOCK) {
+        return Err(VmArgError::SizeNotBlocks(text.into()));
+    }
+    Ok(bytes)
+}
+
+fn parse_vcpus(text: &str) -> Result<u64, VmArgError> {
+    match text.parse::<u64>() {
+        Ok(n) if (1..=VM_MAX_VCPUS).contains(&n) && !text.starts_with('+') => Ok(n),
+        _ => Err(VmArgError::BadVcpus(text.into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec::Vec;
+
+    fn parse_words(line: &str) -> Result<VmCommand, VmArgError> {
+        let words: Vec<String> = line.split_whitespace().map(String::from).collect();
+        parse(&words)
+    }
+
+    fn create(line: &str) -> CreateArgs {
+        match parse_words(line) {
+            Ok(VmCommand::Create(args)) => args,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    fn error(line: &str) -> String {
+        parse_words(line).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn subcommands() {
+        assert_eq!(parse_words(""), Ok(VmCommand::Help));
+        assert_eq!(parse_words("help"), Ok(VmCommand::Help));
+        assert_eq!(parse_words("list"), Ok(VmCommand::List));
+        assert_eq!(parse_words("start linux"), Ok(VmCommand::Start("linux".into())));
+        assert_eq!(parse_words("stop a"), Ok(VmCommand::Stop("a".into())));
+        assert_eq!(parse_words("kill a"), Ok(VmCommand::Kill("a".into())));
+        assert_eq!(parse_words("destroy a"), Ok(VmCommand::Destroy("a".into())));
+        assert_eq!(parse_words("console g-2_y"), Ok(VmCommand::Console("g-2_y".into())));
+    }
+
+    #[test]
+    fn create_defaults() {
+        assert_eq!(
+            create("create linux"),
+            CreateArgs {
+                name: "linux".into(),
+                kernel: "/guest/linux/Image".into(),
+                initrd: Some("/guest/linux/initramfs.cpio.gz".into()),
+                cmdline: "console=ttyAMA0 earlycon=pl011,0x09000000".into(),
+                mem_bytes: 256 << 20,
+                vcpus: 1,
+            }
+        );
+    }
+
+    #[test]
+    fn create_options_anywhere_and_inline() {
+        let args = create("create --vcpus 2 g --mem=1G --kernel /host/Image --initrd /host/i.cpio");
+        assert_eq!(args.name, "g");
+        assert_eq!(args.vcpus, 2);
+        assert_eq!(args.mem_bytes, 1 << 30);
+        assert_eq!(args.kernel, "/host/Image");
+        assert_eq!(args.initrd.as_deref(), Some("/host/i.cpio"));
+        // A quoted command line arrives as one word from the shell's parser.
+        let words: Vec<String> = ["create", "g", "--cmdline", "console=ttyAMA0 quiet", "--initrd="]
+            .map(String::from)
+            .to_vec();
+        let Ok(VmCommand::Create(args)) = parse(&words) else {
+            panic!()
+        };
+        assert_eq!(args.cmdline, "console=ttyAMA0 quiet");
+        assert_eq!(args.initrd, None);
+        let last_wins = create("create g --mem 128M --mem 64M");
+        assert_eq!(last_wins.mem_bytes, 64 << 20);
+    }
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("128M"), Ok(128 << 20));
+        assert_eq!(parse_size("128m"), Ok(128 << 20));
+        assert_eq!(parse_size("1G"), Ok(1 << 30));
+        assert_eq!(parse_size("16G"), Ok(16 << 30));
+        assert_eq!(parse_size("16M"), Ok(16 << 20));
+        assert_eq!(parse_size("512"), Ok(512 << 20));
+        assert_eq!(parse_size("65536K"), Ok(64 << 20));
+        for bad in ["12Q", "", "M", "1.5G", "-1G", "1 G", "1GB", "1MiB", "+5M", "0x10M"] {
+            assert_eq!(parse_size(bad), Err(VmArgError::NotASize(bad.into())), "{bad}");
+        }
+        assert_eq!(parse_size("32769K"), Err(VmArgError::SizeNotBlocks("32769K".into())));
+        assert_eq!(parse_size("129M"), Err(VmArgError::SizeNotBlocks("129M".into())));
+        assert_eq!(parse_size("130M"), Ok(130 << 20));
+        for big in ["15M", "0", "17G", "99999999999999999999G", "18446744073709551615G"] {
+            assert_eq!(parse_size(big), Err(VmArgError::SizeOutOfRange(big.into())), "{big}");
+        }
+    }
+
+    #[test]
+    fn messages() {
+        assert_eq!(error("create x --mem 1Q"), "--mem: not a size: 1Q");
+        assert_eq!(error("create x --mem 12Q"), "--mem: not a size: 12Q");
+        assert_eq!(error("create x --mem 8M"), "--mem: 8M is out of range (16M to 16G)");
+        assert_eq!(
+            error("create x --mem 1025K"),
+            "--mem: 1025K is out of range (16M to 16G)"
+        );
+        assert_eq!(error("create x --mem 129M"), "--mem: not a multiple of 2M: 129M");
+        assert_eq!(error("create x --vcpus 9"), "--vcpus: not a number from 1 to 8: 9");
+        assert_eq!(error("create x --vcpus 0"), "--vcpus: not a number from 1 to 8: 0");
+        assert_eq!(error("create x --vcpus two"), "--vcpus: not a number from 1 to 8: two");
+        assert_eq!(error("create x --mem"), "--mem needs a value");
+        assert_eq!(error("create x --kernel="), "--kernel: the path is empty");
+        assert_eq!(error("create x --frob 1"), "unknown option: --frob (try vm help)");
+        assert_eq!(error("create x -m 1G"), "unknown option: -m (try vm help)");
+        assert_eq!(error("create x y"), "unexpected argument: y");
+        assert!(error("create --mem 1G").starts_with("usage: vm create NAME [--kernel PATH]"));
+        assert_eq!(error("start"), "usage: vm start NAME");
+        assert_eq!(error("console --help"), "usage: vm console NAME");
+        assert_eq!(error("stop a b"), "unexpected argument: b");
+        assert_eq!(error("list all"), "unexpected argument: all");
+        assert_eq!(error("help me"), "unexpected argument: me");
+        assert_eq!(error("boot linux"), "unknown command: boot (try vm help)");
+    }
+
+    #[test]
+    fn usage_names_every_command_and_default() {
+        for word in [
+            "create", "start", "stop", "kill", "destroy", "list", "console", "Ctrl-]",
+        ] {
+            assert!(USAGE.contains(word), "{word}");
+        }
+        for default in [DEFAULT_KERNEL, DEFAULT_INITRD, DEFAULT_CMDLINE, "256M", "--vcpus 1"] {
+            assert!(USAGE.contains(default), "{default}");
+        }
+        assert!(USAGE.lines().all(|line| line.chars().count() <= 100));
+    }
+
+    #[test]
+    fn names() {
+        let long = "x".repeat(NAME_LEN);
+        assert_eq!(check_name(&long), Ok(long.clone()));
+        let longer = "x".repeat(NAME_LEN + 1);
+        assert!(check_name(&longer).is_err());
+        for bad in ["", "a b", "a/b", "a.b", "é", "-x", "a\u{1}"] {
+            assert_eq!(check_name(bad), Err(VmArgError::BadName(bad.into())), "{bad:?}");
+        }
+        assert_eq!(
+            error("start a/b"),
+            "not a VM name: 'a/b' (1 to 32 letters, digits, '-' and '_')"
+        );
+    }
+}
