@@ -122,8 +122,17 @@ pub fn on_ipi(_intid: u32) {
 /// Enables or disables a private interrupt on this CPU only (e.g. the guest timer's PPI
 /// while its virtual interrupt is in flight).
 pub fn set_private_enabled(intid: u32, enabled: bool) {
+    // Called on every guest entry: skip the redistributor when nothing changes.
+    let cpu = cpu::current();
+    let bit = 1u32 << (intid % 32);
+    let disabled = cpu.private_disabled.load(core::sync::atomic::Ordering::Relaxed);
+    if (disabled & bit == 0) == enabled {
+        return;
+    }
     if let Some(redistributor) = this_redistributor() {
         report(if enabled { redistributor.enable_private(intid) } else { redistributor.disable_private(intid) });
+        let updated = if enabled { disabled & !bit } else { disabled | bit };
+        cpu.private_disabled.store(updated, core::sync::atomic::Ordering::Relaxed);
     }
 }
 

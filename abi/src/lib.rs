@@ -272,6 +272,9 @@ pub struct CpuInfo {
 }
 
 /// A VM definition for `vm_create`: strings are [`StrRef`]s in the caller's memory.
+/// The name is 1 to [`NAME_LEN`] letters, digits, `-` or `_`; memory is a multiple of
+/// 2 MiB between [`VM_MIN_MEM`] and [`VM_MAX_MEM`]; 1 to [`VM_MAX_VCPUS`] vCPUs. A name in
+/// use, or a missing kernel or initrd file, is refused (`InvalidArgument`, `NotFound`).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct VmConfig {

@@ -374,4 +374,10 @@ system_registers! {
     read read_id_aa64isar2_el1 = "s3_0_c0_c6_2";
     /// Reads ID_AA64MMFR3_EL1.
     read read_id_aa64mmfr3_el1 = "s3_0_c0_c7_3";
+
+    // ---- Cache and memory ----
+
+    /// Reads DCZID_EL0: the DC ZVA block size (log2 of words in bits [3:0]) and whether
+    /// DC ZVA is prohibited (DZP, bit 4).
+    read read_dczid_el0 = "s3_3_c0_c0_7";
 }

@@ -5,7 +5,11 @@ use crate::mm::pagetable::MAIR_VALUE;
 use core::arch::global_asm;
 
 /// HCR_EL2 for the host: E2H (VHE), TGE (EL0 is the host's), RW (lower ELs are AArch64).
-pub const HCR_HOST: u64 = (1 << 34) | (1 << 31) | (1 << 27);
+/// VM and PTW are set too although TGE makes the CPU behave as if VM were clear and PTW
+/// only concerns a guest's stage 2: they are part of every guest's HCR, and keeping them
+/// constant means entering and leaving a guest changes only TGE and trap bits (emulators,
+/// QEMU among them, flush their whole TLB when VM or PTW change).
+pub const HCR_HOST: u64 = (1 << 34) | (1 << 31) | (1 << 27) | (1 << 2) | 1;
 /// CPTR_EL2 in its CPACR layout (E2H=1): FPEN = 0b11, no FP/SIMD traps at EL2 and EL0.
 const CPTR_FPEN: u64 = 3 << 20;
 /// CPTR_EL2 in its non-VHE layout with no traps (RES1 bits set): only on the refusal path.

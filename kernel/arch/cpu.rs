@@ -32,6 +32,10 @@ pub struct PerCpu {
     /// The last crash's ESR and FAR (for self-tests and post-mortems).
     pub last_crash_esr: AtomicU64,
     pub last_crash_far: AtomicU64,
+    /// The guest context whose EL1 registers, VTTBR and VTCR this CPU holds (0: none).
+    pub loaded_guest: AtomicU64,
+    /// Private interrupts (bit n = INTID n) switched off on this CPU by `set_private_enabled`.
+    pub private_disabled: core::sync::atomic::AtomicU32,
 }
 
 impl PerCpu {
@@ -47,6 +51,8 @@ impl PerCpu {
             crashes: AtomicUsize::new(0),
             last_crash_esr: AtomicU64::new(0),
             last_crash_far: AtomicU64::new(0),
+            loaded_guest: AtomicU64::new(0),
+            private_disabled: core::sync::atomic::AtomicU32::new(0),
         }
     }
 }

@@ -12,7 +12,7 @@ global_asm!(
 
 /// A guest's general-purpose and FP/SIMD state (layout shared with guest.S).
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Default)]
 pub struct GuestRegs {
     pub x: [u64; 31],
     pub pc: u64,
@@ -24,12 +24,6 @@ pub struct GuestRegs {
 }
 
 const _: () = assert!(core::mem::size_of::<GuestRegs>() == 800);
-
-impl Default for GuestRegs {
-    fn default() -> Self {
-        Self { x: [0; 31], pc: 0, pstate: 0, _pad: 0, fp: [0; 32], fpcr: 0, fpsr: 0 }
-    }
-}
 
 /// What keel_guest_enter keeps of the host across the guest's run.
 #[repr(C)]
@@ -134,10 +128,19 @@ fn load_el1(state: &El1State) {
     sr::write_cntv_ctl_el02(state.cntv_ctl);
     sr::write_sp_el1(state.sp_el1);
     sr::write_tpidr_el1(state.tpidr_el1);
-    sr::write_tpidrro_el0(state.tpidrro_el0);
     sr::write_par_el1(state.par);
     sr::write_csselr_el1(state.csselr);
     sr::write_mdscr_el1(state.mdscr);
+    load_el1_volatile(state);
+}
+
+/// The part of a guest's context the host changes between two entries, reloaded on every
+/// entry: its timer (switched off by `save_el1` so it does not fire into the host) and the
+/// EL0 registers, which host user processes share.
+fn load_el1_volatile(state: &El1State) {
+    sr::write_cntv_cval_el02(state.cntv_cval);
+    sr::write_cntv_ctl_el02(state.cntv_ctl);
+    sr::write_tpidrro_el0(state.tpidrro_el0);
     aarch64_cpu::registers::SP_EL0.set(state.sp_el0);
     aarch64_cpu::registers::TPIDR_EL0.set(state.tpidr_el0);
 }
@@ -193,8 +196,24 @@ fn save_vgic(state: &mut VgicCpuState, count: usize) {
     sr::write_ich_hcr_el2(0);
 }
 
+/// Gives every vCPU context its own token (for the per-CPU "loaded guest" record).
+static NEXT_TOKEN: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(1);
+
+/// A token no other vCPU context has.
+pub fn new_context_token() -> u64 {
+    NEXT_TOKEN.fetch_add(1, core::sync::atomic::Ordering::Relaxed)
+}
+
 /// Everything one vCPU needs to run.
 pub struct VcpuContext {
+    /// Identifies this context in `PerCpu::loaded_guest` (from `new_context_token`).
+    pub token: u64,
+    /// Set when the host changed `el1` (e.g. injected an exception): it must be loaded
+    /// even if this CPU holds the context.
+    pub el1_dirty: bool,
+    /// The CPU this context was last loaded on (a CPU's copy is stale once the vCPU has
+    /// run elsewhere).
+    pub loaded_on: Option<usize>,
     pub regs: GuestRegs,
     pub el1: El1State,
     pub vgic: VgicCpuState,
@@ -209,15 +228,28 @@ pub struct VcpuContext {
 pub fn run(vcpu: &mut VcpuContext, vm: &VmHardware) -> RawExit {
     let irqs = super::cpu::irq_save();
     let lrs = list_register_count();
-    sr::write_vttbr_el2(vm.vttbr);
-    sr::write_vtcr_el2(vm.vtcr);
-    sr::write_vmpidr_el2(vcpu.vmpidr);
-    sr::write_vpidr_el2(vcpu.vpidr);
+    let this_cpu = super::cpu::current();
+    // The host never uses the EL1 registers (it lives at EL2), so a CPU that last ran this
+    // vCPU still holds its EL1 state: reloading it would be wasted work (and makes
+    // emulators flush their TLBs).
+    let held = vcpu.loaded_on == Some(this_cpu.index)
+        && this_cpu.loaded_guest.load(core::sync::atomic::Ordering::Relaxed) == vcpu.token;
+    if !held || vcpu.el1_dirty {
+        sr::write_vttbr_el2(vm.vttbr);
+        sr::write_vtcr_el2(vm.vtcr);
+        sr::write_vmpidr_el2(vcpu.vmpidr);
+        sr::write_vpidr_el2(vcpu.vpidr);
+        load_el1(&vcpu.el1);
+        this_cpu.loaded_guest.store(vcpu.token, core::sync::atomic::Ordering::Relaxed);
+        vcpu.loaded_on = Some(this_cpu.index);
+        vcpu.el1_dirty = false;
+    } else {
+        load_el1_volatile(&vcpu.el1);
+    }
     aarch64_cpu::registers::CNTVOFF_EL2.set(vm.cntvoff);
     // The guest's EL1 may read the physical counter (EL1PCTEN); its physical-timer
     // accesses trap (EL1PTEN clear): guests use their virtual timer.
     aarch64_cpu::registers::CNTHCTL_EL2.set(CNTHCTL_HOST | CNTHCTL_EL1PCTEN);
-    load_el1(&vcpu.el1);
     load_vgic(&vcpu.vgic, lrs);
     HCR_EL2.set(vm.hcr);
     // SAFETY: a barrier only: the guest's context must be in place before the eret.
@@ -273,6 +305,8 @@ pub fn read_id_register(encoding: u32) -> u64 {
 /// for the EL1 invalidation to reach the guest's regime.
 pub fn invalidate_vm_tlb(vttbr: u64) {
     let irqs = super::cpu::irq_save();
+    // VTTBR changes below: this CPU no longer holds any vCPU's full context.
+    super::cpu::current().loaded_guest.store(0, core::sync::atomic::Ordering::Relaxed);
     sr::write_vttbr_el2(vttbr);
     HCR_EL2.set(HCR_HOST & !(1 << 27));
     // SAFETY: TLB maintenance for the guest regime only, with interrupts masked so no host

@@ -43,10 +43,24 @@ impl TableMemory for KernelTables<'_> {
 }
 
 fn zero_frames(pa: u64, count: usize) {
-    if let Some(va) = phys_to_virt(pa) {
-        // SAFETY: the frames were just allocated, so nothing else refers to them, and the
-        // linear map covers all RAM.
-        unsafe { core::ptr::write_bytes(va as *mut u8, 0, count * FRAME_SIZE as usize) };
+    let Some(va) = phys_to_virt(pa) else { return };
+    let bytes = count * FRAME_SIZE as usize;
+    let dczid = keel_drivers::sysreg::read_dczid_el0();
+    let block = 4usize << (dczid & 0xf);
+    // DC ZVA zeroes a whole block per instruction (a large gain when guest RAM is cleared),
+    // unless the CPU prohibits it (DZP) or its block does not divide a frame.
+    if dczid & (1 << 4) == 0 && block <= FRAME_SIZE as usize && (FRAME_SIZE as usize).is_multiple_of(block) {
+        for offset in (0..bytes).step_by(block) {
+            // SAFETY: the frames were just allocated, so nothing else refers to them; the
+            // linear map covers them as normal cacheable memory, and `va + offset` is a
+            // block-aligned address inside them.
+            unsafe { core::arch::asm!("dc zva, {}", in(reg) va as usize + offset, options(nostack)) };
+        }
+        // SAFETY: a barrier only: the zeroes are visible before the frames are used.
+        unsafe { core::arch::asm!("dsb ish", options(nostack)) };
+    } else {
+        // SAFETY: as above.
+        unsafe { core::ptr::write_bytes(va as *mut u8, 0, bytes) };
     }
 }
 

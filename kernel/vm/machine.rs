@@ -217,7 +217,7 @@ impl Vm {
         ram.write(plan.dtb_ipa - RAM_BASE, &dtb).map_err(|_| Error::TooBig)?;
         let mut tables = Stage2Frames;
         let mut stage2 = Stage2::new(&mut tables).map_err(|_| Error::NoMemory)?;
-        if stage2.map_ram(&mut tables, RAM_BASE, ram.pa(), ram.len()).is_err() {
+        if stage2.map_ram(&mut tables, RAM_BASE, ram.pa(), ram.size()).is_err() {
             stage2.destroy(&mut tables);
             return Err(Error::NoMemory);
         }

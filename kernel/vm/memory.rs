@@ -34,6 +34,10 @@ impl TableMemory for Stage2Frames {
     }
 }
 
+/// A write that would not fit in guest RAM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OutsideRam;
+
 /// A run of host frames backing guest RAM, freed when dropped.
 pub struct GuestRam {
     pa: u64,
@@ -52,17 +56,18 @@ impl GuestRam {
         self.pa
     }
 
-    pub fn len(&self) -> u64 {
+    /// Size in bytes.
+    pub fn size(&self) -> u64 {
         self.frames as u64 * FRAME_SIZE
     }
 
     /// Copies `bytes` to `offset` in guest RAM.
-    pub fn write(&mut self, offset: u64, bytes: &[u8]) -> Result<(), ()> {
-        let end = offset.checked_add(bytes.len() as u64).ok_or(())?;
-        if end > self.len() {
-            return Err(());
+    pub fn write(&mut self, offset: u64, bytes: &[u8]) -> Result<(), OutsideRam> {
+        let end = offset.checked_add(bytes.len() as u64).ok_or(OutsideRam)?;
+        if end > self.size() {
+            return Err(OutsideRam);
         }
-        let va = phys_to_virt(self.pa + offset).ok_or(())?;
+        let va = phys_to_virt(self.pa + offset).ok_or(OutsideRam)?;
         // SAFETY: [offset, end) lies inside this RAM's frames, which only this object owns
         // (the guest is not running while the host loads it).
         unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), va as *mut u8, bytes.len()) };

@@ -36,7 +36,7 @@ pub fn create(config: VmConfig) -> Result<(), Error> {
     if config.vcpus == 0 || config.vcpus as u64 > keel_abi::VM_MAX_VCPUS {
         return Err(Error::InvalidArgument);
     }
-    if !(keel_abi::VM_MIN_MEM..=keel_abi::VM_MAX_MEM).contains(&config.mem_bytes) || config.mem_bytes % (2 << 20) != 0 {
+    if !(keel_abi::VM_MIN_MEM..=keel_abi::VM_MAX_MEM).contains(&config.mem_bytes) || !config.mem_bytes.is_multiple_of(2 << 20) {
         return Err(Error::InvalidArgument);
     }
     crate::fs::initrd_file(&config.kernel)?;

@@ -63,7 +63,7 @@ pub fn run() -> Result<TestGuestRun, &'static str> {
     let mut tables = Stage2Frames;
     let mut stage2 = Stage2::new(&mut tables).map_err(|_| "no stage-2 root")?;
     let outcome = (|| {
-        stage2.map_ram(&mut tables, RAM_BASE, ram.pa(), ram.len()).map_err(|_| "stage-2 mapping failed")?;
+        stage2.map_ram(&mut tables, RAM_BASE, ram.pa(), ram.size()).map_err(|_| "stage-2 mapping failed")?;
         let pa_bits = keel_vmm::stage2::pa_range_bits(aarch64_cpu::registers::ID_AA64MMFR0_EL1.get()).unwrap_or(40);
         let hardware = VmHardware {
             hcr: keel_vmm::sysreg::guest_hcr_el2(),
@@ -72,6 +72,9 @@ pub fn run() -> Result<TestGuestRun, &'static str> {
             cntvoff: 0,
         };
         let mut vcpu = VcpuContext {
+            token: guest::new_context_token(),
+            el1_dirty: true,
+            loaded_on: None,
             regs: Default::default(),
             el1: El1State { sctlr: SCTLR_EL1_RESET, ..Default::default() },
             vgic: VgicCpuState::default(),

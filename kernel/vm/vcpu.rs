@@ -70,6 +70,9 @@ pub fn run_vcpu(vm: Arc<Vm>, running: Arc<Running>, index: usize) {
     let slot = &vm.vcpus[index];
     let (entry, context) = *slot.start.lock();
     let mut vcpu = VcpuContext {
+        token: guest::new_context_token(),
+        el1_dirty: true,
+        loaded_on: None,
         regs: Default::default(),
         el1: El1State { sctlr: SCTLR_EL1_RESET, ..Default::default() },
         vgic: VgicCpuState::default(),
@@ -335,6 +338,7 @@ fn inject_exception(vcpu: &mut VcpuContext, esr: u64, far: Option<u64>) {
     }
     vcpu.regs.pc = vcpu.el1.vbar + offset;
     vcpu.regs.pstate = PSTATE_EL1H_MASKED;
+    vcpu.el1_dirty = true;
 }
 
 /// A synchronous external abort on a data access (what a bus error looks like).

@@ -3,6 +3,7 @@
 //! `banner`: seconds from QEMU's start to Keel's banner and to the shell's first prompt, 1
 //! and 4 CPUs, median of several boots, and the size of the kernel Image.
 //! `switch`: a kernel thread-to-thread switch and a system-call round trip, in ns.
+//! `boot`: the default Linux guest booted under Keel and directly on QEMU, alternately.
 
 use crate::image::{self, Images};
 use crate::options::{self, Parsed, RunOptions};
@@ -18,6 +19,9 @@ benchmarks (all when none is named):
   banner          seconds from QEMU start to the banner and to the shell's prompt with 1 and
                   4 CPUs (median), Image size
   switch          ns per kernel thread switch and per system call round trip (1 CPU)
+  boot            seconds to the Linux guest's marker line under Keel and on bare QEMU
+                  (same kernel, initramfs, CPU model, 1 vCPU, 256 MiB), their ratio, and
+                  the guest's exits by class during one boot
 
   --runs N        boots per configuration (default 5)
   --cpu MODEL     CPU model (default cortex-a76)
@@ -25,7 +29,7 @@ benchmarks (all when none is named):
   --initrd PATH   boot with this initrd instead of building target/keel/initrd.cpio
 ";
 
-const BENCHMARKS: &[&str] = &["banner", "switch"];
+const BENCHMARKS: &[&str] = &["banner", "switch", "boot"];
 
 #[derive(Debug, PartialEq)]
 pub struct BenchArgs {
@@ -239,6 +243,113 @@ fn switch(args: &BenchArgs, images: &Images) -> Result<(), String> {
     Ok(())
 }
 
+/// The guest's marker line (images/guest/init).
+const GUEST_MARKER: &str = "keel-guest: up ";
+/// The same guest command line as Keel's default `linux` VM.
+const GUEST_CMDLINE: &str = "console=ttyAMA0 earlycon=pl011,0x09000000";
+
+/// Seconds from QEMU's start to the guest's marker line, with the guest as QEMU's own
+/// kernel (no Keel): the baseline.
+fn bare_guest_boot(cpu: &str) -> Result<Duration, String> {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let dir = crate::guest::images_dir();
+    let (kernel, initramfs) = (dir.join("linux").join("Image"), dir.join("linux").join("initramfs.cpio.gz"));
+    if !kernel.is_file() || !initramfs.is_file() {
+        return Err(format!("no guest images in {} (cargo xtask build makes them)", dir.display()));
+    }
+    let started = std::time::Instant::now();
+    let mut child = Command::new(crate::qemu::binary())
+        .args(["-M", "virt,gic-version=3", "-cpu", &crate::qemu::cpu_arg(cpu), "-smp", "1", "-m", "256M"])
+        .args(["-display", "none", "-nodefaults", "-no-user-config", "-serial", "stdio", "-monitor", "none"])
+        .arg("-kernel")
+        .arg(&kernel)
+        .arg("-initrd")
+        .arg(&initramfs)
+        .args(["-append", GUEST_CMDLINE])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start QEMU: {e}"))?;
+    let stdout = child.stdout.take().ok_or("no QEMU output")?;
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
+            if String::from_utf8_lossy(&line).contains(GUEST_MARKER) {
+                let _ = sender.send(started.elapsed());
+                return;
+            }
+        }
+    });
+    let result = receiver.recv_timeout(Duration::from_secs(300)).map_err(|_| "the bare guest never printed its marker".to_string());
+    let _ = child.kill();
+    let _ = child.wait();
+    result
+}
+
+/// Seconds from typing `vm start linux` to the guest's marker line under Keel, and the
+/// kernel's report of the guest's exits by class (after the guest powers itself off).
+fn keel_guest_boot(cpu: &str, images: &Images) -> Result<(Duration, Option<String>), String> {
+    use crate::typing::Step::{Type, TypeAfter, WaitFor};
+    let args = ["--cpu", cpu, "--smp", "2", "--timeout", "300", "--append", "keel.log=info"];
+    let options: RunOptions = match options::parse_run_args(&args)? {
+        Parsed::Run(options) => options,
+        Parsed::Help => unreachable!("no --help in fixed arguments"),
+    };
+    let script = vec![
+        Type("vm start linux\n"),
+        Type("vm console linux\n"),
+        WaitFor(GUEST_MARKER),
+        TypeAfter { wait_for: "guest# ", text: "poweroff\n" },
+        WaitFor("exits:"),
+    ];
+    let piped = Piped { input: Input::Script(script), echo: false, keep_lines: 2000 };
+    let outcome = runner::run_piped(&options, images, piped)?;
+    let typed = outcome.typed.iter().find(|t| t.text.contains("vm start linux"));
+    let marker = outcome.console.iter().find(|l| l.text.contains(GUEST_MARKER));
+    let exits = outcome.console.iter().find(|l| l.text.contains(" exits:")).map(|l| l.text.clone());
+    match (typed, marker) {
+        (Some(typed), Some(marker)) if marker.at > typed.at => Ok((marker.at - typed.at, exits)),
+        _ => Err(format!("the guest did not boot under Keel: {}", outcome.reason.unwrap_or_default())),
+    }
+}
+
+/// The guest's boot under Keel against bare QEMU, alternating, `runs` of each.
+fn boot(args: &BenchArgs, images: &Images) -> Result<(), String> {
+    let mut keel = Vec::new();
+    let mut bare = Vec::new();
+    let mut exits = None;
+    for run in 1..=args.runs {
+        if std::io::stderr().is_terminal() {
+            eprint!("\rbench boot: run {run}/{} ", args.runs);
+        }
+        bare.push(bare_guest_boot(&args.cpu)?);
+        let (time, report) = keel_guest_boot(&args.cpu, images)?;
+        keel.push(time);
+        exits = exits.or(report);
+    }
+    if std::io::stderr().is_terminal() {
+        eprintln!();
+    }
+    let (keel_median, bare_median) = (median(&keel).unwrap_or_default(), median(&bare).unwrap_or_default());
+    println!("bench boot: seconds to the guest's marker line ({}, 1 vCPU, 256 MiB, median of {})", args.cpu, args.runs);
+    println!("{:<28}  {:>8}  {:>8}  {:>8}", "", "median", "min", "max");
+    for (name, times) in [("under Keel (from vm start)", &keel), ("bare QEMU (from QEMU start)", &bare)] {
+        let min = times.iter().min().copied().unwrap_or_default();
+        let max = times.iter().max().copied().unwrap_or_default();
+        let median = median(times).unwrap_or_default();
+        println!("{name:<28}  {:>8.3}  {:>8.3}  {:>8.3}", median.as_secs_f64(), min.as_secs_f64(), max.as_secs_f64());
+    }
+    if !bare_median.is_zero() {
+        println!("ratio Keel/bare: {:.2}", keel_median.as_secs_f64() / bare_median.as_secs_f64());
+    }
+    if let Some(report) = exits {
+        println!("one boot to poweroff, {}", report.trim_start_matches("[info] keel_kernel::vm::registry: "));
+    }
+    Ok(())
+}
+
 /// `cargo xtask bench ...`; returns the process exit code.
 pub fn command(args: &[String]) -> u8 {
     let args = match parse_args(args) {
@@ -263,6 +374,7 @@ pub fn command(args: &[String]) -> u8 {
         let result = match name.as_str() {
             "banner" => banner(&args, &images),
             "switch" => switch(&args, &images),
+            "boot" => boot(&args, &images),
             other => Err(format!("unknown benchmark `{other}`")),
         };
         if let Err(error) = result {
@@ -302,7 +414,7 @@ mod tests {
     fn arguments() {
         let args = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         let all = args(&[]).unwrap().unwrap();
-        assert_eq!(all.names, vec!["banner", "switch"]);
+        assert_eq!(all.names, vec!["banner", "switch", "boot"]);
         assert_eq!(all.runs, 5);
         let some = args(&["banner", "--runs=3", "--cpu", "max"]).unwrap().unwrap();
         assert_eq!((some.runs, some.cpu.as_str()), (3, "max"));
