@@ -125,6 +125,12 @@ impl AddressSpace {
         })
     }
 
+    /// Checks that [va, va + len) is mapped writable for the user, without touching it
+    /// (so a call can fail on a bad buffer before it blocks).
+    pub fn check_writable(&self, va: u64, len: usize) -> Result<(), Error> {
+        self.for_each_piece(va, len, true, |_, _, _| {})
+    }
+
     /// Copies `bytes` into user memory (which must be mapped writable).
     pub fn write(&self, va: u64, bytes: &[u8]) -> Result<(), Error> {
         self.for_each_piece(va, bytes.len(), true, |destination, offset, piece| {

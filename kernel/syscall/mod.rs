@@ -88,7 +88,7 @@ fn read(process: &Arc<Process>, fd: u64, ptr: u64, len: u64, timeout_ns: u64) ->
     }
     let len = usize::try_from(len).map_err(|_| Error::TooBig)?.min(MAX_IO);
     // Check the buffer before blocking, so a bad pointer fails at once.
-    with_space(process, |space| space.write(ptr, &alloc::vec![0; len]))?;
+    with_space(process, |space| space.check_writable(ptr, len))?;
     let deadline = if timeout_ns == u64::MAX { None } else { Some(timer::now_ns().saturating_add(timeout_ns)) };
     let mut buffer = alloc::vec![0; len];
     let killed = || process.killed.load(Ordering::Acquire);

@@ -64,7 +64,7 @@ pub fn list(process: &Process, ptr: u64, max: u64) -> Result<u64, Error> {
 pub fn console_read(process: &Process, a: [u64; 6]) -> Result<u64, Error> {
     let vm = registry::get(&name(process, a[0], a[1])?).ok_or(Error::NotFound)?;
     let len = usize::try_from(a[3]).map_err(|_| Error::TooBig)?.min(MAX_CONSOLE_IO);
-    with_space(process, |space| space.write(a[2], &alloc::vec![0; len]))?;
+    with_space(process, |space| space.check_writable(a[2], len))?;
     let deadline = crate::arch::timer::now_ns().saturating_add(a[4]);
     let killed = || process.killed.load(core::sync::atomic::Ordering::Acquire);
     let bytes: Vec<u8> = vm
@@ -91,14 +91,6 @@ pub fn console_write(process: &Process, a: [u64; 6]) -> Result<u64, Error> {
     let len = usize::try_from(a[3]).map_err(|_| Error::TooBig)?.min(MAX_CONSOLE_IO);
     let mut bytes = alloc::vec![0; len];
     with_space(process, |space| space.read(a[2], &mut bytes))?;
-    let running = vm.running.lock().clone().ok_or(Error::NotPermitted)?;
-    let taken = {
-        let mut devices = running.devices.lock();
-        let taken = crate::vm::machine::type_into_uart(&mut devices, &bytes);
-        let kicks = devices.vgic.take_kicks();
-        drop(devices);
-        crate::vm::vcpu::kick_mask(&vm, kicks);
-        taken
-    };
+    let taken = crate::vm::machine::type_into_console(&vm, false, &bytes).ok_or(Error::NotPermitted)?;
     Ok(taken as u64)
 }

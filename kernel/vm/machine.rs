@@ -245,11 +245,23 @@ impl Vm {
     }
 }
 
-/// Types bytes into the guest's UART; returns how many it took.
-pub fn type_into_uart(devices: &mut Devices, bytes: &[u8]) -> usize {
-    let taken = devices.uart.push_input(bytes);
-    devices.uart.update_irq(&mut devices.vgic as &mut dyn InterruptSink);
-    taken
+/// Types bytes into a running VM's console (after a serial BREAK when `with_break`) and
+/// wakes the vCPUs the interrupt is for. Returns how many bytes it took, or None when the
+/// VM is not running.
+pub fn type_into_console(vm: &Vm, with_break: bool, bytes: &[u8]) -> Option<usize> {
+    let running = vm.running.lock().clone()?;
+    let (taken, kicks) = {
+        let mut devices = running.devices.lock();
+        let devices = &mut *devices;
+        if with_break {
+            devices.uart.push_break();
+        }
+        let taken = devices.uart.push_input(bytes);
+        devices.uart.update_irq(&mut devices.vgic as &mut dyn InterruptSink);
+        (taken, devices.vgic.take_kicks())
+    };
+    super::vcpu::kick_mask(vm, kicks);
+    Some(taken)
 }
 
 /// Whether `ipa` is the guest UART's, and the offset in it.

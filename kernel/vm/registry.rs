@@ -168,7 +168,7 @@ pub fn request_stop(name: &str) -> Result<(), Error> {
     }
     crate::exec::spawn(async move {
         for key in [b's', b'u', b'o'] {
-            if !send_sysrq(&vm, key) {
+            if super::machine::type_into_console(&vm, true, &[key]).is_none() {
                 break;
             }
             crate::exec::sleep(1_000_000_000).await;
@@ -183,20 +183,6 @@ pub fn request_stop(name: &str) -> Result<(), Error> {
         }
     });
     Ok(())
-}
-
-/// Types BREAK + `key` into the guest's console; false when the VM is gone.
-fn send_sysrq(vm: &Vm, key: u8) -> bool {
-    let Some(running) = vm.running.lock().clone() else { return false };
-    let kicks = {
-        let mut devices = running.devices.lock();
-        let devices = &mut *devices;
-        devices.uart.push_break();
-        super::machine::type_into_uart(devices, &[key]);
-        devices.vgic.take_kicks()
-    };
-    super::vcpu::kick_mask(vm, kicks);
-    true
 }
 
 /// How long `kill` waits for the vCPU threads to leave.

@@ -7,7 +7,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
-use keel_vmm::bus::{AccessWidth, MmioError};
+use keel_vmm::bus::MmioError;
 use keel_vmm::exit::{self, Exit, MmioAccess, SysRegAccess};
 use keel_vmm::layout::VTIMER_INTID;
 use keel_vmm::psci::{self, PsciOutcome, VcpuStates};
@@ -169,7 +169,7 @@ fn handle_exit(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vc
         _ => &counts.other,
     });
     match decoded {
-        Exit::Mmio(access) => mmio(vm, running, index, vcpu, &access),
+        Exit::Mmio(access) => mmio(vm, running, vcpu, &access),
         Exit::SysReg(access) => sysreg(running, index, vcpu, &access, raw.esr),
         Exit::Wfi => {
             wait_for_interrupt(vm, running, index, vcpu);
@@ -200,7 +200,7 @@ fn is_gic(ipa: u64, vcpus: usize) -> bool {
 }
 
 /// An emulated MMIO access: the vGIC frames, the UART, then the bus.
-fn mmio(vm: &Vm, running: &Running, index: usize, vcpu: &mut VcpuContext, access: &MmioAccess) -> Next {
+fn mmio(vm: &Vm, running: &Running, vcpu: &mut VcpuContext, access: &MmioAccess) -> Next {
     let value = access.store_value(&vcpu.regs.x);
     let mut devices = running.devices.lock();
     let devices = &mut *devices;
@@ -226,11 +226,10 @@ fn mmio(vm: &Vm, running: &Running, index: usize, vcpu: &mut VcpuContext, access
     } else {
         devices.bus.read(access.ipa, access.width, &mut devices.vgic)
     };
-    let _ = index;
     match result {
         Ok(read) => {
             if !access.write {
-                access.complete_load(&mut vcpu.regs.x, read & width_mask(access.width));
+                access.complete_load(&mut vcpu.regs.x, read & access.width.mask());
             }
             Next::Advance
         }
@@ -240,10 +239,6 @@ fn mmio(vm: &Vm, running: &Running, index: usize, vcpu: &mut VcpuContext, access
             Next::Stay
         }
     }
-}
-
-fn width_mask(width: AccessWidth) -> u64 {
-    width.mask()
 }
 
 /// A trapped system register: SGIs, ID registers; anything else is UNDEFINED.
