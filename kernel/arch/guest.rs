@@ -176,24 +176,45 @@ fn save_el1(state: &mut El1State) {
     sr::write_cntv_ctl_el02(0);
 }
 
-fn load_vgic(state: &VgicCpuState, count: usize) {
-    sr::write_ich_vmcr_el2(state.vmcr);
-    sr::write_ich_ap1r0_el2(state.ap1r0);
-    let writers = [sr::write_ich_lr0_el2, sr::write_ich_lr1_el2, sr::write_ich_lr2_el2, sr::write_ich_lr3_el2];
-    for (write, value) in writers.iter().zip(state.lrs.iter()).take(count) {
-        write(*value);
+/// Loads the virtual CPU interface. `hardware` is what the CPU holds; when this CPU still
+/// holds the vCPU's interface (`held`), only registers whose value changed are written (each
+/// access to the interface is costly under an emulator).
+fn load_vgic(state: &VgicCpuState, hardware: &mut VgicCpuState, count: usize, held: bool) {
+    if !held || hardware.vmcr != state.vmcr {
+        sr::write_ich_vmcr_el2(state.vmcr);
     }
-    sr::write_ich_hcr_el2(state.hcr);
+    if !held || hardware.ap1r0 != state.ap1r0 {
+        sr::write_ich_ap1r0_el2(state.ap1r0);
+    }
+    let writers = [sr::write_ich_lr0_el2, sr::write_ich_lr1_el2, sr::write_ich_lr2_el2, sr::write_ich_lr3_el2];
+    for ((write, value), old) in writers.iter().zip(state.lrs.iter()).zip(hardware.lrs.iter()).take(count) {
+        if !held || value != old {
+            write(*value);
+        }
+    }
+    if !held || hardware.hcr != state.hcr {
+        sr::write_ich_hcr_el2(state.hcr);
+    }
+    *hardware = *state;
 }
 
-fn save_vgic(state: &mut VgicCpuState, count: usize) {
+/// Saves the virtual CPU interface after an exit: the priority state, and the list
+/// registers the guest could have changed. Disables the interface for the host only when
+/// it could otherwise raise maintenance interrupts there.
+fn save_vgic(state: &mut VgicCpuState, hardware: &mut VgicCpuState, count: usize) {
     state.vmcr = sr::read_ich_vmcr_el2();
     state.ap1r0 = sr::read_ich_ap1r0_el2();
     let readers = [sr::read_ich_lr0_el2, sr::read_ich_lr1_el2, sr::read_ich_lr2_el2, sr::read_ich_lr3_el2];
     for (read, value) in readers.iter().zip(state.lrs.iter_mut()).take(count) {
-        *value = read();
+        if keel_vmm::vgic::lr_in_flight(*value) {
+            *value = read();
+        }
     }
-    sr::write_ich_hcr_el2(0);
+    *hardware = *state;
+    if keel_vmm::vgic::must_disable_for_host(hardware.hcr, &hardware.lrs[..count]) {
+        sr::write_ich_hcr_el2(0);
+        hardware.hcr = 0;
+    }
 }
 
 /// Gives every vCPU context its own token (for the per-CPU "loaded guest" record).
@@ -217,6 +238,8 @@ pub struct VcpuContext {
     pub regs: GuestRegs,
     pub el1: El1State,
     pub vgic: VgicCpuState,
+    /// The virtual CPU interface registers as the CPU in `loaded_on` holds them.
+    pub vgic_loaded: VgicCpuState,
     /// The MPIDR the guest reads.
     pub vmpidr: u64,
     /// The MIDR the guest reads.
@@ -239,6 +262,8 @@ pub fn run(vcpu: &mut VcpuContext, vm: &VmHardware) -> RawExit {
         sr::write_vtcr_el2(vm.vtcr);
         sr::write_vmpidr_el2(vcpu.vmpidr);
         sr::write_vpidr_el2(vcpu.vpidr);
+        // The host's EL2&0 counter ignores CNTVOFF (E2H and TGE set), so the offset can stay.
+        aarch64_cpu::registers::CNTVOFF_EL2.set(vm.cntvoff);
         load_el1(&vcpu.el1);
         this_cpu.loaded_guest.store(vcpu.token, core::sync::atomic::Ordering::Relaxed);
         vcpu.loaded_on = Some(this_cpu.index);
@@ -246,11 +271,10 @@ pub fn run(vcpu: &mut VcpuContext, vm: &VmHardware) -> RawExit {
     } else {
         load_el1_volatile(&vcpu.el1);
     }
-    aarch64_cpu::registers::CNTVOFF_EL2.set(vm.cntvoff);
     // The guest's EL1 may read the physical counter (EL1PCTEN); its physical-timer
     // accesses trap (EL1PTEN clear): guests use their virtual timer.
     aarch64_cpu::registers::CNTHCTL_EL2.set(CNTHCTL_HOST | CNTHCTL_EL1PCTEN);
-    load_vgic(&vcpu.vgic, lrs);
+    load_vgic(&vcpu.vgic, &mut vcpu.vgic_loaded, lrs, held);
     HCR_EL2.set(vm.hcr);
     // SAFETY: a barrier only: the guest's context must be in place before the eret.
     unsafe { core::arch::asm!("isb", options(nostack)) };
@@ -265,7 +289,7 @@ pub fn run(vcpu: &mut VcpuContext, vm: &VmHardware) -> RawExit {
     aarch64_cpu::registers::CNTHCTL_EL2.set(CNTHCTL_HOST);
     // SAFETY: a barrier only: the host configuration applies from here on.
     unsafe { core::arch::asm!("isb", options(nostack)) };
-    save_vgic(&mut vcpu.vgic, lrs);
+    save_vgic(&mut vcpu.vgic, &mut vcpu.vgic_loaded, lrs);
     save_el1(&mut vcpu.el1);
     super::cpu::irq_restore(irqs);
     exit

@@ -42,26 +42,32 @@ impl TableMemory for KernelTables<'_> {
     }
 }
 
-fn zero_frames(pa: u64, count: usize) {
+/// Zeroes `count` frames at `pa` (which the caller owns).
+pub fn zero_frames(pa: u64, count: usize) {
     let Some(va) = phys_to_virt(pa) else { return };
     let bytes = count * FRAME_SIZE as usize;
-    let dczid = keel_drivers::sysreg::read_dczid_el0();
-    let block = 4usize << (dczid & 0xf);
-    // DC ZVA zeroes a whole block per instruction (a large gain when guest RAM is cleared),
-    // unless the CPU prohibits it (DZP) or its block does not divide a frame.
-    if dczid & (1 << 4) == 0 && block <= FRAME_SIZE as usize && (FRAME_SIZE as usize).is_multiple_of(block) {
-        for offset in (0..bytes).step_by(block) {
-            // SAFETY: the frames were just allocated, so nothing else refers to them; the
-            // linear map covers them as normal cacheable memory, and `va + offset` is a
-            // block-aligned address inside them.
-            unsafe { core::arch::asm!("dc zva, {}", in(reg) va as usize + offset, options(nostack)) };
-        }
-        // SAFETY: a barrier only: the zeroes are visible before the frames are used.
-        unsafe { core::arch::asm!("dsb ish", options(nostack)) };
-    } else {
-        // SAFETY: as above.
-        unsafe { core::ptr::write_bytes(va as *mut u8, 0, bytes) };
-    }
+    // 128 bytes per iteration with paired 128-bit stores. Under an emulator this is several
+    // times faster than DC ZVA (a helper call per 64-byte block: 680 ms for 256 MiB of guest
+    // RAM under QEMU TCG) and than `write_bytes`; on hardware it runs at store bandwidth.
+    // SAFETY: the frames were just allocated, so nothing else refers to them; the linear map
+    // covers [va, va + bytes) as normal cacheable memory, and bytes is a multiple of 4 KiB.
+    unsafe {
+        core::arch::asm!(
+            "movi v0.2d, #0",
+            "2:",
+            "stp q0, q0, [{ptr}]",
+            "stp q0, q0, [{ptr}, #32]",
+            "stp q0, q0, [{ptr}, #64]",
+            "stp q0, q0, [{ptr}, #96]",
+            "add {ptr}, {ptr}, #128",
+            "cmp {ptr}, {end}",
+            "b.lo 2b",
+            ptr = inout(reg) va as usize => _,
+            end = in(reg) va as usize + bytes,
+            out("v0") _,
+            options(nostack),
+        )
+    };
 }
 
 /// What the boot code knows about physical memory.
@@ -186,9 +192,15 @@ pub fn kernel_root() -> u64 {
 
 /// `count` contiguous zeroed frames aligned to `align` frames; their physical address.
 pub fn alloc_frames(count: usize, align: usize) -> Option<u64> {
-    let pa = FRAMES.lock().as_mut()?.alloc(count, align)?;
+    let pa = alloc_frames_unzeroed(count, align)?;
     zero_frames(pa, count);
     Some(pa)
+}
+
+/// Like [`alloc_frames`], but the frames keep whatever they held: the caller must zero
+/// every part before anyone else can read it (guest RAM does so block by block).
+pub fn alloc_frames_unzeroed(count: usize, align: usize) -> Option<u64> {
+    FRAMES.lock().as_mut()?.alloc(count, align)
 }
 
 /// Returns frames to the allocator.

@@ -1,6 +1,6 @@
 //! One virtual machine: its configuration, memory, devices, vCPUs and state.
 
-use super::memory::{GuestRam, Stage2Frames};
+use super::memory::GuestRam;
 use crate::arch::guest::VmHardware;
 use crate::sched::wait::WaitQueue;
 use crate::sync::IrqSpinlock;
@@ -13,7 +13,6 @@ use keel_abi::Error;
 use keel_vmm::bus::{InterruptSink, MmioBus};
 use keel_vmm::layout::{RAM_BASE, UART_BASE, UART_SIZE};
 use keel_vmm::pl011::Pl011;
-use keel_vmm::stage2::Stage2;
 use keel_vmm::vgic::Vgic;
 
 /// What a VM is made from (checked at creation).
@@ -98,19 +97,11 @@ pub struct VcpuSlot {
 
 /// A VM while it runs: memory, tables, devices.
 pub struct Running {
+    /// Guest RAM and its stage-2 tables (freed when the last reference goes).
     pub ram: GuestRam,
-    stage2: Option<Stage2>,
     pub hardware: VmHardware,
     pub devices: IrqSpinlock<Devices>,
     pub started_ns: u64,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(stage2) = self.stage2.take() {
-            stage2.destroy(&mut Stage2Frames);
-        }
-    }
 }
 
 pub struct Vm {
@@ -119,13 +110,18 @@ pub struct Vm {
     pub state: AtomicU32,
     /// Set to make every vCPU leave its loop.
     pub stopping: AtomicBool,
+    /// A `vm start` is preparing memory (without holding `running`).
+    pub starting: AtomicBool,
     /// The state the VM takes once its last vCPU has left and its memory is back.
     pub stop_reason: AtomicU32,
     pub running: IrqSpinlock<Option<Arc<Running>>>,
     pub vcpus: Vec<VcpuSlot>,
     pub console: IrqSpinlock<VecDeque<u8>>,
-    /// Woken when console output arrives (for `vm console`) and when the VM has stopped.
+    /// Woken when console output is announced (for `vm console`) and when the VM has stopped.
     pub console_readers: WaitQueue,
+    /// Guest output is in `console` that readers were not woken for yet (see
+    /// [`Vm::console_output`]).
+    console_unannounced: AtomicBool,
     pub exits: AtomicU64,
     /// Exits by class since the last start.
     pub exit_counts: ExitCounts,
@@ -148,11 +144,13 @@ impl Vm {
             vmid,
             state: AtomicU32::new(keel_abi::VM_CREATED),
             stopping: AtomicBool::new(false),
+            starting: AtomicBool::new(false),
             stop_reason: AtomicU32::new(keel_abi::VM_STOPPED),
             running: IrqSpinlock::new(None),
             vcpus,
             console: IrqSpinlock::new(VecDeque::new()),
             console_readers: WaitQueue::new(),
+            console_unannounced: AtomicBool::new(false),
             exits: AtomicU64::new(0),
             exit_counts: ExitCounts::default(),
             live_vcpus: AtomicU32::new(0),
@@ -164,6 +162,12 @@ impl Vm {
     }
 
     /// Adds guest console output (oldest bytes go when the buffer is full).
+    ///
+    /// Readers are woken per line, not per byte: a guest's UART writes one byte per exit,
+    /// and waking the `vm console` reader for each cost more than the exit itself. Output
+    /// without a newline is announced by the vCPU's next exit of another kind
+    /// ([`Vm::announce_console`]): a guest that echoes a key then waits for the next one
+    /// (WFI), and a busy guest takes timer interrupts, so no output waits long.
     pub fn console_output(&self, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
@@ -177,7 +181,19 @@ impl Vm {
                 console.push_back(byte);
             }
         }
-        self.console_readers.wake_all();
+        if bytes.contains(&b'\n') {
+            self.console_unannounced.store(false, Ordering::Relaxed);
+            self.console_readers.wake_all();
+        } else {
+            self.console_unannounced.store(true, Ordering::Release);
+        }
+    }
+
+    /// Wakes the console readers if output arrived since they were last woken.
+    pub fn announce_console(&self) {
+        if self.console_unannounced.load(Ordering::Acquire) && self.console_unannounced.swap(false, Ordering::AcqRel) {
+            self.console_readers.wake_all();
+        }
     }
 
     /// Builds memory, tables and devices and loads the guest's kernel, initrd and DTB.
@@ -209,24 +225,21 @@ impl Vm {
             log::warn!("vm {}: device tree: {error:?}", config.name);
             Error::InvalidArgument
         })?;
-        let mut ram = GuestRam::new(config.mem_bytes).ok_or(Error::NoMemory)?;
+        let ram = GuestRam::new(config.mem_bytes).map_err(|error| {
+            log::warn!("vm {}: guest RAM: {error:?}", config.name);
+            Error::NoMemory
+        })?;
         ram.write(plan.kernel_ipa - RAM_BASE, kernel).map_err(|_| Error::TooBig)?;
         if let (Some(ipa), Some(bytes)) = (plan.initrd_ipa, initrd) {
             ram.write(ipa - RAM_BASE, bytes).map_err(|_| Error::TooBig)?;
         }
         ram.write(plan.dtb_ipa - RAM_BASE, &dtb).map_err(|_| Error::TooBig)?;
-        let mut tables = Stage2Frames;
-        let mut stage2 = Stage2::new(&mut tables).map_err(|_| Error::NoMemory)?;
-        if stage2.map_ram(&mut tables, RAM_BASE, ram.pa(), ram.size()).is_err() {
-            stage2.destroy(&mut tables);
-            return Err(Error::NoMemory);
-        }
         use aarch64_cpu::registers::Readable;
         let pa_bits = keel_vmm::stage2::pa_range_bits(aarch64_cpu::registers::ID_AA64MMFR0_EL1.get()).unwrap_or(40);
         let vtcr = keel_vmm::stage2::vtcr_el2(pa_bits).ok_or(Error::InvalidArgument)?;
         let hardware = VmHardware {
             hcr: keel_vmm::sysreg::guest_hcr_el2(),
-            vttbr: stage2.vttbr(self.vmid),
+            vttbr: ram.vttbr(self.vmid),
             vtcr,
             cntvoff: crate::arch::timer::counter(),
         };
@@ -237,7 +250,6 @@ impl Vm {
         }
         Ok(Running {
             ram,
-            stage2: Some(stage2),
             hardware,
             devices: IrqSpinlock::new(devices),
             started_ns: crate::arch::timer::now_ns(),

@@ -1,9 +1,13 @@
-//! Guest memory: host frames for guest RAM, and the stage-2 tables that map it.
+//! Guest memory: host frames for guest RAM, made ready block by block, and the stage-2
+//! tables that map it.
 
 use crate::mm::frames::FRAME_SIZE;
 use crate::mm::kernel_space;
 use crate::mm::layout::phys_to_virt;
-use keel_vmm::stage2::{TableMemory, ENTRIES};
+use crate::sync::IrqSpinlock;
+use keel_vmm::layout::RAM_BASE;
+use keel_vmm::ram::{Claim, RamBlocks, BLOCK_SIZE};
+use keel_vmm::stage2::{Stage2, Stage2Error, TableMemory, ENTRIES};
 
 /// Stage-2 table pages come from the frame allocator and are reached through the linear map.
 pub struct Stage2Frames;
@@ -38,22 +42,61 @@ impl TableMemory for Stage2Frames {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct OutsideRam;
 
-/// A run of host frames backing guest RAM, freed when dropped.
+/// Why guest RAM could not be set up or a block of it made ready.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RamError {
+    /// Not enough host frames for the RAM or its tables.
+    NoMemory,
+    /// The stage-2 tables refused the mapping.
+    Stage2(Stage2Error),
+}
+
+/// What a vCPU's stage-2 miss turned out to be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Miss {
+    /// Inside RAM: the block is mapped now (or being mapped by another vCPU): retry.
+    Retry,
+    /// Not RAM: an emulated device or a hole.
+    NotRam,
+    /// Inside RAM, but the block could not be mapped.
+    Failed(RamError),
+}
+
+/// A guest's RAM: host frames reserved in full when the VM starts, and its stage-2 tables.
+/// Each 2 MiB block is zeroed and mapped on first use (see `keel_vmm::ram`): by the
+/// loader, by a guest access that misses, or by host code about to touch guest memory.
 pub struct GuestRam {
     pa: u64,
     frames: usize,
+    blocks: RamBlocks,
+    stage2: IrqSpinlock<Option<Stage2>>,
 }
 
 impl GuestRam {
-    /// `bytes` of zeroed RAM in 2 MiB-aligned physical memory (so stage 2 can use blocks).
-    pub fn new(bytes: u64) -> Option<Self> {
+    /// `bytes` of RAM at guest-physical [`RAM_BASE`], in 2 MiB-aligned host memory (so stage 2
+    /// uses blocks). The blocks that need new stage-2 tables (the first of each GiB, and a
+    /// short last one) are made ready now, so later misses never allocate.
+    pub fn new(bytes: u64) -> Result<Self, RamError> {
         let frames = bytes.div_ceil(FRAME_SIZE) as usize;
-        let pa = kernel_space::alloc_frames(frames, 512)?;
-        Some(Self { pa, frames })
-    }
-
-    pub fn pa(&self) -> u64 {
-        self.pa
+        let pa = kernel_space::alloc_frames_unzeroed(frames, (BLOCK_SIZE / FRAME_SIZE) as usize).ok_or(RamError::NoMemory)?;
+        let stage2 = match Stage2::new(&mut Stage2Frames) {
+            Ok(stage2) => stage2,
+            Err(_) => {
+                let _ = kernel_space::free_frames(pa, frames);
+                return Err(RamError::NoMemory);
+            }
+        };
+        let size = frames as u64 * FRAME_SIZE;
+        let ram = Self { pa, frames, blocks: RamBlocks::new(RAM_BASE, size), stage2: IrqSpinlock::new(Some(stage2)) };
+        let count = ram.blocks.count();
+        let needs_table = |block: usize| {
+            let (ipa, len) = ram.blocks.span(block);
+            ipa.is_multiple_of(1 << 30) || len < BLOCK_SIZE
+        };
+        for block in (0..count).filter(|&b| needs_table(b)) {
+            ram.make_ready(block)?;
+        }
+        Ok(ram)
     }
 
     /// Size in bytes.
@@ -61,15 +104,83 @@ impl GuestRam {
         self.frames as u64 * FRAME_SIZE
     }
 
-    /// Copies `bytes` to `offset` in guest RAM.
-    pub fn write(&mut self, offset: u64, bytes: &[u8]) -> Result<(), OutsideRam> {
+    /// VTTBR_EL2 for this RAM's tables under `vmid`.
+    pub fn vttbr(&self, vmid: u8) -> u64 {
+        self.stage2.lock().as_ref().map_or(0, |s| s.vttbr(vmid))
+    }
+
+    /// 2 MiB blocks zeroed and mapped so far.
+    pub fn ready_blocks(&self) -> usize {
+        self.blocks.ready_count()
+    }
+
+    /// Zeroes and maps `block` unless that is done; waits while another CPU does it.
+    fn make_ready(&self, block: usize) -> Result<(), RamError> {
+        loop {
+            match self.blocks.claim(block) {
+                Claim::Ready => return Ok(()),
+                Claim::Busy => crate::sched::yield_now(),
+                Claim::Claimed => {
+                    let result = self.prepare_claimed(block);
+                    match result {
+                        Ok(()) => self.blocks.set_ready(block),
+                        Err(_) => self.blocks.release(block),
+                    }
+                    return result;
+                }
+            }
+        }
+    }
+
+    fn prepare_claimed(&self, block: usize) -> Result<(), RamError> {
+        let (ipa, len) = self.blocks.span(block);
+        let pa = self.pa + (ipa - RAM_BASE);
+        kernel_space::zero_frames(pa, (len / FRAME_SIZE) as usize);
+        let mut stage2 = self.stage2.lock();
+        let stage2 = stage2.as_mut().ok_or(RamError::NoMemory)?;
+        stage2.map_ram(&mut Stage2Frames, ipa, pa, len).map_err(RamError::Stage2)?;
+        // SAFETY: a barrier only: the zeroes and the new descriptor are visible to every
+        // CPU's table walker before the block is marked ready (an empty entry was replaced,
+        // so no TLB holds it).
+        unsafe { core::arch::asm!("dsb ish", options(nostack)) };
+        Ok(())
+    }
+
+    /// A vCPU's access to `ipa` missed at stage 2.
+    pub fn miss(&self, ipa: u64) -> Miss {
+        let Some(block) = self.blocks.block_of(ipa) else { return Miss::NotRam };
+        match self.blocks.claim(block) {
+            Claim::Ready => Miss::Retry,
+            Claim::Busy => {
+                crate::sched::yield_now();
+                Miss::Retry
+            }
+            Claim::Claimed => match self.prepare_claimed(block) {
+                Ok(()) => {
+                    self.blocks.set_ready(block);
+                    Miss::Retry
+                }
+                Err(error) => {
+                    self.blocks.release(block);
+                    Miss::Failed(error)
+                }
+            },
+        }
+    }
+
+    /// Copies `bytes` to `offset` in guest RAM (making the blocks it touches ready first).
+    pub fn write(&self, offset: u64, bytes: &[u8]) -> Result<(), OutsideRam> {
         let end = offset.checked_add(bytes.len() as u64).ok_or(OutsideRam)?;
         if end > self.size() {
             return Err(OutsideRam);
         }
+        let blocks = self.blocks.blocks_in(RAM_BASE + offset, bytes.len() as u64).ok_or(OutsideRam)?;
+        for block in blocks {
+            self.make_ready(block).map_err(|_| OutsideRam)?;
+        }
         let va = phys_to_virt(self.pa + offset).ok_or(OutsideRam)?;
-        // SAFETY: [offset, end) lies inside this RAM's frames, which only this object owns
-        // (the guest is not running while the host loads it).
+        // SAFETY: [offset, end) lies inside this RAM's frames, reached through the linear map.
+        // The host writes it only while loading, before any vCPU runs.
         unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), va as *mut u8, bytes.len()) };
         Ok(())
     }
@@ -77,6 +188,10 @@ impl GuestRam {
 
 impl Drop for GuestRam {
     fn drop(&mut self) {
+        // Tables first (their TLB entries are the registry's to invalidate), then the frames.
+        if let Some(stage2) = self.stage2.lock().take() {
+            stage2.destroy(&mut Stage2Frames);
+        }
         if let Err(error) = kernel_space::free_frames(self.pa, self.frames) {
             log::error!("vm: guest RAM at {:#x} not freed: {error}", self.pa);
         }

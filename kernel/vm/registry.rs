@@ -60,12 +60,27 @@ pub fn create(config: VmConfig) -> Result<(), Error> {
 /// Boots a VM that is not running: fresh memory, devices and vCPU 0.
 pub fn start(name: &str) -> Result<(), Error> {
     let vm = get(name).ok_or(Error::NotFound)?;
+    // Only one start at a time; the (slow) preparation runs without the running lock, which
+    // masks interrupts.
+    if vm.starting.swap(true, Ordering::AcqRel) {
+        return Err(Error::NotPermitted);
+    }
+    let started = start_prepared(&vm);
+    vm.starting.store(false, Ordering::Release);
+    started
+}
+
+fn start_prepared(vm: &Arc<Vm>) -> Result<(), Error> {
+    let name = &vm.config.name;
+    if vm.running.lock().is_some() || vm.live_vcpus.load(Ordering::Acquire) != 0 {
+        return Err(Error::NotPermitted);
+    }
+    let prepared = Arc::new(vm.prepare()?);
     {
         let mut running = vm.running.lock();
         if running.is_some() || vm.live_vcpus.load(Ordering::Acquire) != 0 {
             return Err(Error::NotPermitted);
         }
-        let prepared = Arc::new(vm.prepare()?);
         vm.stopping.store(false, Ordering::Release);
         vm.stop_reason.store(keel_abi::VM_STOPPED, Ordering::Release);
         vm.exits.store(0, Ordering::Relaxed);
@@ -76,9 +91,9 @@ pub fn start(name: &str) -> Result<(), Error> {
     vm.state.store(VM_RUNNING, Ordering::Release);
     let running = vm.running.lock().clone().ok_or(Error::NotFound)?;
     let (entry, context) = *vm.vcpus[0].start.lock();
-    if let Err(code) = start_vcpu(&vm, &running, 0, entry, context) {
+    if let Err(code) = start_vcpu(vm, &running, 0, entry, context) {
         log::warn!("vm {name}: vCPU 0 did not start ({code:#x})");
-        stop(&vm, VM_KILLED);
+        stop(vm, VM_KILLED);
         return Err(Error::NoMemory);
     }
     Ok(())
@@ -147,6 +162,11 @@ pub fn vcpu_left(vm: &Vm) {
         for (class, count) in vm.exit_counts.all() {
             report.push_str(&alloc::format!(" {class} {}", count.load(Ordering::Relaxed)));
         }
+        report.push_str(&alloc::format!(
+            "; RAM touched {} of {} MiB",
+            running.ram.ready_blocks() as u64 * (keel_vmm::ram::BLOCK_SIZE >> 20),
+            running.ram.size() >> 20
+        ));
         log::info!("{report}");
         crate::arch::guest::invalidate_vm_tlb(running.hardware.vttbr);
         drop(running);
@@ -207,7 +227,7 @@ pub fn kill(name: &str) -> Result<(), Error> {
 pub fn destroy(name: &str) -> Result<(), Error> {
     let mut vms = VMS.lock();
     let vm = vms.get(name).ok_or(Error::NotFound)?;
-    if vm.state() == VM_RUNNING || vm.live_vcpus.load(Ordering::Acquire) != 0 {
+    if vm.state() == VM_RUNNING || vm.starting.load(Ordering::Acquire) || vm.live_vcpus.load(Ordering::Acquire) != 0 {
         return Err(Error::NotPermitted);
     }
     let vmid = vm.vmid;

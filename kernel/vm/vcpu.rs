@@ -1,6 +1,7 @@
 //! A vCPU thread: enter the guest, handle each exit at EL2 in this thread, repeat.
 
 use super::machine::{self, ExitCounts, Running, Vm, VCPU_OFF, VCPU_ON};
+use super::memory::Miss;
 use crate::arch::guest::{self, El1State, RawExit, VcpuContext, VgicCpuState};
 use crate::arch::{cpu, timer};
 use alloc::format;
@@ -76,6 +77,7 @@ pub fn run_vcpu(vm: Arc<Vm>, running: Arc<Running>, index: usize) {
         regs: Default::default(),
         el1: El1State { sctlr: SCTLR_EL1_RESET, ..Default::default() },
         vgic: VgicCpuState::default(),
+        vgic_loaded: VgicCpuState::default(),
         vmpidr: psci::vcpu_mpidr(index),
         vpidr: cpu::midr(),
     };
@@ -149,6 +151,7 @@ fn handle_exit(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vc
     match raw.kind {
         IRQ_FROM_GUEST => {
             ExitCounts::count(&counts.irq);
+            vm.announce_console();
             return Next::Stay;
         }
         SYNC_FROM_GUEST => {}
@@ -157,10 +160,22 @@ fn handle_exit(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vc
             return crash(vm, vcpu, format!("exception vector {} (SError or AArch32) from the guest", raw.kind));
         }
     }
+    // Guest RAM is mapped on first touch: a miss inside RAM is not an exit to count.
+    if let Some(ipa) = keel_vmm::ram::stage2_miss(raw.esr, raw.far, raw.hpfar) {
+        match running.ram.miss(ipa) {
+            Miss::Retry => return Next::Stay,
+            Miss::Failed(error) => return crash(vm, vcpu, format!("guest RAM at IPA {ipa:#x} could not be mapped: {error:?}")),
+            Miss::NotRam => {}
+        }
+    }
     let decoded = exit::decode(raw.esr, raw.far, raw.hpfar);
+    let uart = matches!(&decoded, Exit::Mmio(access) if machine::uart_offset(access.ipa).is_some());
+    if !uart {
+        vm.announce_console();
+    }
     ExitCounts::count(match &decoded {
         Exit::Mmio(access) if is_gic(access.ipa, vm.vcpus.len()) => &counts.mmio_gic,
-        Exit::Mmio(access) if machine::uart_offset(access.ipa).is_some() => &counts.mmio_uart,
+        Exit::Mmio(_) if uart => &counts.mmio_uart,
         Exit::Mmio(_) => &counts.mmio_other,
         Exit::SysReg(_) => &counts.sysreg,
         Exit::Wfi => &counts.wfi,

@@ -13,6 +13,7 @@ pub mod layout;
 pub mod loader;
 pub mod pl011;
 pub mod psci;
+pub mod ram;
 pub mod stage2;
 pub mod sysreg;
 pub mod vgic;

@@ -71,9 +71,35 @@ pub(super) fn is_active(value: u64) -> bool {
     value & ACTIVE != 0
 }
 
+/// Whether the guest can change this list register while it runs (it holds a pending or
+/// active interrupt): only such registers need reading back at an exit. An invalid one
+/// stays as it was written.
+pub fn lr_in_flight(value: u64) -> bool {
+    value & (PENDING | ACTIVE) != 0
+}
+
+/// Whether the virtual CPU interface must be disabled (ICH_HCR_EL2 = 0) while the host runs,
+/// given the ICH_HCR_EL2 and list register values in the hardware: otherwise it could raise
+/// maintenance interrupts at the host (an underflow request, or a finished interrupt whose
+/// EOI bit asks for one). Leaving it enabled when it cannot saves writes on every exit.
+pub fn must_disable_for_host(hcr: u64, lrs: &[u64]) -> bool {
+    hcr & !ICH_HCR_EN != 0 || lrs.iter().any(|&lr| lr & EOI_MAINTENANCE != 0 && !lr_in_flight(lr))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_host_keeps_an_interface_that_cannot_interrupt_it() {
+        let pending_level = PENDING | EOI_MAINTENANCE | 40;
+        assert!(!must_disable_for_host(ICH_HCR_EN, &[0, 0, 0, 0]));
+        assert!(!must_disable_for_host(ICH_HCR_EN, &[pending_level, 0]), "still pending: no EOI yet");
+        assert!(must_disable_for_host(ICH_HCR_EN, &[EOI_MAINTENANCE | 40]), "finished, EOI maintenance asserted");
+        assert!(must_disable_for_host(ICH_HCR_EN | ICH_HCR_UIE, &[0]));
+        assert!(!must_disable_for_host(ICH_HCR_EN, &[GROUP1 | 27]), "an edge interrupt that finished");
+        assert!(lr_in_flight(pending_level) && lr_in_flight(ACTIVE) && !lr_in_flight(EOI_MAINTENANCE | 40));
+    }
 
     #[test]
     fn encodes_the_architectural_fields() {

@@ -34,7 +34,7 @@ mod tests;
 use alloc::vec::Vec;
 
 use irq::{Irq, Target};
-pub use list_register::{ich_hcr, ICH_HCR_EN, ICH_HCR_UIE, MAX_LIST_REGISTERS};
+pub use list_register::{ich_hcr, lr_in_flight, must_disable_for_host, ICH_HCR_EN, ICH_HCR_UIE, MAX_LIST_REGISTERS};
 
 use crate::bus::{AccessWidth, InterruptSink, MmioError};
 use crate::layout::{GICD_BASE, GICD_SIZE, GICR_BASE, GICR_STRIDE};
