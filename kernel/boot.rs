@@ -68,6 +68,7 @@ extern "C" fn keel_primary_main(dtb_pa: u64, phys_base: u64) -> ! {
 
     setup_memory(&platform, dtb_pa, dtb.len() as u64, phys_base);
     setup_interrupts(&platform);
+    crate::arch::guest::init_this_cpu();
     crate::sched::init_this_cpu();
     cpu::current().online.store(true, Ordering::Release);
     start_secondaries(&platform, phys_base);

@@ -380,4 +380,6 @@ system_registers! {
     /// Reads DCZID_EL0: the DC ZVA block size (log2 of words in bits [3:0]) and whether
     /// DC ZVA is prohibited (DZP, bit 4).
     read read_dczid_el0 = "s3_3_c0_c0_7";
+    /// Reads PMCR_EL0 (its N field, bits [15:11], counts the PMU's event counters).
+    read read_pmcr_el0 = "s3_3_c9_c12_0";
 }

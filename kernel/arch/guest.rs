@@ -62,6 +62,7 @@ pub struct El1State {
     pub tpidrro_el0: u64,
     pub par: u64,
     pub csselr: u64,
+    /// The guest's MDSCR_EL1, in software only (its accesses trap: MDCR_EL2.TDA).
     pub mdscr: u64,
 }
 
@@ -101,6 +102,29 @@ unsafe extern "C" {
 /// CNTHCTL_EL2.EL1PCTEN in the E2H=1 layout.
 const CNTHCTL_EL1PCTEN: u64 = 1 << 10;
 
+/// MDCR_EL2.TPMCR, TPM: guest accesses to PMCR_EL0 and every performance-monitor register
+/// trap (guests have no PMU: ID_AA64DFR0_EL1.PMUVer reads 0).
+const MDCR_TPMCR: u64 = 1 << 5;
+const MDCR_TPM: u64 = 1 << 6;
+/// MDCR_EL2.TDOSA, TDA, TDRA: guest accesses to the OS lock, the debug registers and the
+/// debug ROM address trap. The debug hardware is the host's and not switched per guest, so
+/// guests see it as registers that read as zero and ignore writes (their MDSCR_EL1 is kept
+/// in software).
+const MDCR_TDOSA: u64 = 1 << 10;
+const MDCR_TDA: u64 = 1 << 9;
+const MDCR_TDRA: u64 = 1 << 11;
+/// MDCR_EL2.HPMN, bits [4:0].
+const MDCR_HPMN_MASK: u64 = 0x1f;
+
+/// Sets this CPU's traps for guests that do not change per VM (MDCR_EL2: PMU and debug).
+/// HPMN keeps every event counter (PMCR_EL0.N) with the host.
+pub fn init_this_cpu() {
+    use aarch64_cpu::registers::{ID_AA64DFR0_EL1, MDCR_EL2};
+    let pmu_version = (ID_AA64DFR0_EL1.get() >> 8) & 0xf;
+    let counters = if pmu_version != 0 && pmu_version != 0xf { (sr::read_pmcr_el0() >> 11) & MDCR_HPMN_MASK } else { 0 };
+    MDCR_EL2.set(counters | MDCR_TPMCR | MDCR_TPM | MDCR_TDOSA | MDCR_TDA | MDCR_TDRA);
+}
+
 /// How many list registers Keel uses (QEMU's GICv3 has 4).
 pub fn list_register_count() -> usize {
     let vtr = aarch64_cpu::registers::ICH_VTR_EL2.get();
@@ -130,7 +154,6 @@ fn load_el1(state: &El1State) {
     sr::write_tpidr_el1(state.tpidr_el1);
     sr::write_par_el1(state.par);
     sr::write_csselr_el1(state.csselr);
-    sr::write_mdscr_el1(state.mdscr);
     load_el1_volatile(state);
 }
 
@@ -169,7 +192,6 @@ fn save_el1(state: &mut El1State) {
     state.tpidrro_el0 = sr::read_tpidrro_el0();
     state.par = sr::read_par_el1();
     state.csselr = sr::read_csselr_el1();
-    state.mdscr = sr::read_mdscr_el1();
     state.sp_el0 = aarch64_cpu::registers::SP_EL0.get();
     state.tpidr_el0 = aarch64_cpu::registers::TPIDR_EL0.get();
     // The guest's timer must not fire into the host: the VMM tracks it in software.

@@ -95,6 +95,7 @@ extern "C" fn keel_secondary_main(boot: &SecondaryBoot) -> ! {
     cpu::set_current(index);
     crate::mm::kernel_space::finish_cpu_boot();
     crate::irq::init_this_cpu();
+    super::guest::init_this_cpu();
     crate::sched::init_this_cpu();
     timer::arm_next_tick();
     cpu::current().online.store(true, Ordering::Release);

@@ -201,6 +201,11 @@ fn handle_exit(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vc
             vcpu,
             format!("{} at IPA {ipa:#x} without a syndrome (ESR {esr:#x})", if write { "write" } else { "read" }),
         ),
+        Exit::HiddenFeature { class, .. } => {
+            log::debug!("vm {}: {} at pc {:#x}: undefined for the guest", vm.config.name, class.name(), vcpu.regs.pc);
+            inject_undefined(vcpu);
+            Next::Stay
+        }
         Exit::InstructionAbort { ipa, esr } => {
             crash(vm, vcpu, format!("instruction fetch from IPA {ipa:#x} outside RAM (ESR {esr:#x})"))
         }
@@ -256,13 +261,22 @@ fn mmio(vm: &Vm, running: &Running, vcpu: &mut VcpuContext, access: &MmioAccess)
     }
 }
 
-/// A trapped system register: SGIs, ID registers; anything else is UNDEFINED.
+/// A trapped system register: SGIs, ID registers, debug registers; anything else is
+/// UNDEFINED.
 fn sysreg(running: &Running, index: usize, vcpu: &mut VcpuContext, access: &SysRegAccess, esr: u64) -> Next {
     let encoding = access.encoding();
     let register = access.register as usize;
     if access.write && encoding == ICC_SGI1R_EL1 {
         let value = if register < 31 { vcpu.regs.x[register] } else { 0 };
         running.devices.lock().vgic.write_sgi1r(index, value);
+        return Next::Advance;
+    }
+    if keel_vmm::sysreg::is_debug_register(encoding) {
+        let value = if register < 31 { vcpu.regs.x[register] } else { 0 };
+        let read = keel_vmm::sysreg::access_debug_register(encoding, access.write, value, &mut vcpu.el1.mdscr);
+        if let (Some(read), true) = (read, register < 31) {
+            vcpu.regs.x[register] = read;
+        }
         return Next::Advance;
     }
     if !access.write && keel_vmm::sysreg::is_id_register(encoding) {

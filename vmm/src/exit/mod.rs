@@ -57,6 +57,9 @@ pub enum Exit {
     Smc { imm: u16 },
     /// An FP/SIMD access trapped by CPTR_EL2.
     FpSimdTrap,
+    /// An instruction of a feature hidden from guests (pointer authentication, SVE, SME)
+    /// trapped: the guest is to see it as UNDEFINED, as on a CPU without the feature.
+    HiddenFeature { esr: u64, class: ExceptionClass },
     /// Every other class: reported with its syndrome and the guest PC.
     Other { esr: u64, class: ExceptionClass },
 }
@@ -194,6 +197,9 @@ pub fn decode(esr: u64, far: u64, hpfar: u64) -> Exit {
         ExceptionClass::Hvc64 => Exit::Hvc { imm },
         ExceptionClass::Smc64 => Exit::Smc { imm },
         ExceptionClass::FpSimdAccess => Exit::FpSimdTrap,
+        ExceptionClass::PointerAuthTrap | ExceptionClass::SveAccess | ExceptionClass::SmeAccess => {
+            Exit::HiddenFeature { esr, class }
+        }
         class => Exit::Other { esr, class },
     }
 }

@@ -187,13 +187,22 @@ fn hvc_smc_wfi_wfe_fp() {
 }
 
 #[test]
+fn hidden_features_are_undefined_for_the_guest() {
+    for (esr, class) in [
+        (0x2600_0000, ExceptionClass::PointerAuthTrap),
+        (0x6600_0000, ExceptionClass::SveAccess),
+        (0x7600_0000, ExceptionClass::SmeAccess),
+    ] {
+        assert_eq!(decode(esr, 0, 0), Exit::HiddenFeature { esr, class });
+    }
+}
+
+#[test]
 fn everything_else_is_reported() {
     for (esr, class) in [
         (0x0200_0000, ExceptionClass::Unknown),
         // EC 0x09: a PAC instruction trapped by HCR_EL2.API (inject UNDEFINED).
-        (0x2600_0000, ExceptionClass::Other(0x09)),
-        (0x7200_0000, ExceptionClass::PointerAuth),
-        (0x6600_0000, ExceptionClass::SveAccess),
+        (0x7200_0000, ExceptionClass::PointerAuthFailure),
         (0xbe00_0000, ExceptionClass::SError),
         (0x9600_0000, ExceptionClass::DataAbortSame),
         (0xfe00_0000, ExceptionClass::Other(0x3f)),

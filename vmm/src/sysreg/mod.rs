@@ -1,10 +1,13 @@
 //! What a guest sees of the CPU: system-register encodings and names, the ID registers
-//! sanitised to one coherent CPU, and the HCR_EL2 a guest runs with.
+//! sanitised to one coherent CPU, the debug registers as an idle unit, and the HCR_EL2 a
+//! guest runs with.
 
+mod debug;
 mod hcr;
 mod id;
 mod registers;
 
+pub use debug::{access_debug_register, is_debug_register};
 pub use hcr::*;
 pub use id::sanitise_id_register;
 pub use registers::*;

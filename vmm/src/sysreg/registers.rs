@@ -141,7 +141,7 @@ registers! {
     PMUSERENR_EL0 = (3, 3, 9, 14, 0);
     // Activity monitors (hidden).
     AMCR_EL0 = (3, 3, 13, 2, 0);
-    // Debug (MDCR_EL2.TDA/TDOSA).
+    // Debug (MDCR_EL2.TDA/TDOSA/TDRA; see `debug`).
     MDSCR_EL1 = (2, 0, 0, 2, 2);
     OSLAR_EL1 = (2, 0, 1, 0, 4);
     OSLSR_EL1 = (2, 0, 1, 1, 4);
