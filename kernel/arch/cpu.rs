@@ -19,8 +19,12 @@ pub struct PerCpu {
     pub index: usize,
     pub mpidr: AtomicU64,
     pub online: AtomicBool,
-    /// Host timer interrupts taken.
+    /// Periodic host ticks taken (timer interrupts for sleepers are not counted).
     pub ticks: AtomicU64,
+    /// When this CPU's next periodic tick is due (ns).
+    pub next_tick_ns: AtomicU64,
+    /// When this CPU's timer is set to fire (ns): the next tick or an earlier deadline.
+    pub timer_armed_ns: AtomicU64,
     /// IPIs taken.
     pub ipis: AtomicU64,
     /// Cross-CPU work generation this CPU has completed (see arch::smp::run_on_all).
@@ -45,6 +49,8 @@ impl PerCpu {
             mpidr: AtomicU64::new(0),
             online: AtomicBool::new(false),
             ticks: AtomicU64::new(0),
+            next_tick_ns: AtomicU64::new(0),
+            timer_armed_ns: AtomicU64::new(0),
             ipis: AtomicU64::new(0),
             work_done: AtomicU64::new(0),
             recovery: AtomicPtr::new(core::ptr::null_mut()),

@@ -117,7 +117,7 @@ static TIMERS: IrqSpinlock<alloc::collections::BTreeMap<(u64, u64), Waker>> =
     IrqSpinlock::new(alloc::collections::BTreeMap::new());
 static TIMER_SEQUENCE: core::sync::atomic::AtomicU64 = core::sync::atomic::AtomicU64::new(0);
 
-/// A future that completes `ns` nanoseconds from now (resolution: the host tick).
+/// A future that completes `ns` nanoseconds from now.
 pub fn sleep(ns: u64) -> Sleep {
     Sleep { deadline_ns: crate::arch::timer::now_ns().saturating_add(ns), key: None }
 }
@@ -140,6 +140,7 @@ impl Future for Sleep {
         };
         self.key = Some(key);
         TIMERS.lock().insert(key, context.waker().clone());
+        crate::arch::timer::wake_by(key.0);
         Poll::Pending
     }
 }
@@ -152,7 +153,12 @@ impl Drop for Sleep {
     }
 }
 
-/// Wakes the tasks whose sleep has ended (from the host tick).
+/// The earliest deadline of any sleeping task.
+pub fn earliest_timer() -> Option<u64> {
+    TIMERS.lock().first_key_value().map(|(&(deadline, _), _)| deadline)
+}
+
+/// Wakes the tasks whose sleep has ended (from the host timer).
 pub fn wake_expired_timers(now_ns: u64) {
     loop {
         let due = {

@@ -320,7 +320,7 @@ extern "C" fn keel_thread_start(_id: u64) -> ! {
     exit_current()
 }
 
-/// The host tick on this CPU: ends time slices, wakes sleepers, balances load.
+/// The host tick on this CPU: ends time slices, balances load (arch::timer wakes sleepers).
 pub fn tick() {
     if !STARTED.load(Ordering::Acquire) {
         return;
@@ -337,7 +337,6 @@ pub fn tick() {
             NEED_RESCHED[index].store(true, Ordering::Release);
         }
     }
-    super::sleep::wake_expired(now);
     if cpu::current().ticks.load(Ordering::Relaxed) % 4 == u64::from(index as u32 % 4) {
         balance(index);
     }

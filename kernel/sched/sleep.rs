@@ -1,4 +1,4 @@
-//! Timed waits: threads sleeping until a deadline, woken from the host tick.
+//! Timed waits: threads sleeping until a deadline, woken by the host timer set for it.
 
 use super::thread::Thread;
 use super::runqueue::ThreadId;
@@ -12,6 +12,12 @@ static SLEEPERS: IrqSpinlock<BTreeMap<(u64, ThreadId), Arc<Thread>>> = IrqSpinlo
 /// Wakes `thread` (if it is still blocked) once `deadline_ns` has passed.
 pub fn wake_at(deadline_ns: u64, thread: Arc<Thread>) {
     SLEEPERS.lock().insert((deadline_ns, thread.id), thread);
+    crate::arch::timer::wake_by(deadline_ns);
+}
+
+/// The earliest deadline of any sleeper.
+pub fn earliest() -> Option<u64> {
+    SLEEPERS.lock().first_key_value().map(|(&(deadline, _), _)| deadline)
 }
 
 /// Forgets a pending wakeup.
