@@ -119,8 +119,11 @@ pub fn chdir(process: &Process, ptr: u64, len: u64) -> Result<u64, Error> {
 }
 
 pub fn getcwd(process: &Process, ptr: u64, len: u64) -> Result<u64, Error> {
+    let len = usize::try_from(len).unwrap_or(usize::MAX).min(PATH_MAX);
+    // The whole buffer must be the caller's, however short the answer.
+    with_space(process, |space| space.check_writable(ptr, len))?;
     let cwd = process.files.lock().cwd.clone();
-    let n = cwd.len().min(usize::try_from(len).unwrap_or(usize::MAX));
+    let n = cwd.len().min(len);
     with_space(process, |space| space.write(ptr, &cwd.as_bytes()[..n]))?;
     Ok(cwd.len() as u64)
 }
