@@ -91,6 +91,7 @@ impl Default for RunOptions {
 
 /// What the command line asked for: a run, or the help text.
 #[derive(Debug, PartialEq)]
+#[expect(clippy::large_enum_variant, reason = "made once per command; boxing buys nothing")]
 pub enum Parsed {
     Run(RunOptions),
     Help,

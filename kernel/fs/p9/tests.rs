@@ -160,12 +160,12 @@ fn a_server_that_breaks_mid_session() {
             for (i, byte) in reply.iter_mut().take(len).enumerate() {
                 *byte = (self.state >> (i % 8 * 8)) as u8;
             }
-            if len >= 7 && self.state % 2 == 0 {
+            if len >= 7 && self.state.is_multiple_of(2) {
                 reply[..4].copy_from_slice(&(len as u32).to_le_bytes());
                 reply[4] = request[4] + 1;
                 reply[5..7].copy_from_slice(&request[5..7]);
             }
-            Ok(if self.state % 5 == 0 { reply.len() + 10 } else { len })
+            Ok(if self.state.is_multiple_of(5) { reply.len() + 10 } else { len })
         }
     }
     for seed in 0..300 {
