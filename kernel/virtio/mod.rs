@@ -2,6 +2,7 @@
 //! their device type (today the 9P share; later net and block).
 
 mod hal;
+mod irq;
 mod p9;
 
 pub use hal::KeelHal;
