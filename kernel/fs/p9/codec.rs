@@ -5,7 +5,6 @@
 //! string is `len[2]` and UTF-8 bytes, a qid is `type[1] version[4] path[8]`.
 #![forbid(unsafe_code)]
 
-use alloc::string::String;
 use alloc::vec::Vec;
 
 pub const HEADER_SIZE: usize = 7;
@@ -373,11 +372,6 @@ pub fn encode_dir_entry(entry: &RawDirEntry<'_>, out: &mut Vec<u8>) {
     out.push(entry.kind);
     out.extend_from_slice(&(entry.name.len() as u16).to_le_bytes());
     out.extend_from_slice(entry.name.as_bytes());
-}
-
-/// A name for a Linux errno, for logs.
-pub fn errno_name(errno: u32) -> String {
-    alloc::format!("errno {errno}")
 }
 
 #[cfg(test)]
