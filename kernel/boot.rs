@@ -94,6 +94,7 @@ extern "C" fn keel_primary_main(dtb_pa: u64, phys_base: u64) -> ! {
         smp::idle_loop();
     }
     crate::exec::spawn(console::feed_readers());
+    crate::virtio::init(&platform);
     start_init(&platform);
     smp::idle_loop()
 }

@@ -34,4 +34,6 @@ pub mod sync;
 #[cfg(target_os = "none")]
 mod syscall;
 #[cfg(target_os = "none")]
+pub mod virtio;
+#[cfg(target_os = "none")]
 pub mod vm;

@@ -63,6 +63,29 @@ pub mod call {
     /// `vm_console_write(name_ptr, name_len, buf, len) -> bytes`: types into the guest's
     /// console; returns how many bytes it took (its input buffer is bounded).
     pub const VM_CONSOLE_WRITE: u64 = 23;
+    /// `open(path_ptr, path_len, flags) -> fd`: opens a file or directory of the file
+    /// namespace ([`super::O_READ`], [`super::O_WRITE`], [`super::O_CREATE`],
+    /// [`super::O_TRUNCATE`]); a relative path starts at the process's current directory.
+    /// `read` and `write` take the fd (from 3 on), at its offset, which they advance.
+    pub const OPEN: u64 = 24;
+    /// `close(fd) -> 0`.
+    pub const CLOSE: u64 = 25;
+    /// `seek(fd, offset, whence) -> offset`: [`super::SEEK_SET`], [`super::SEEK_CUR`] or
+    /// [`super::SEEK_END`]; `offset` is an i64.
+    pub const SEEK: u64 = 26;
+    /// `stat(path_ptr, path_len, stat_ptr) -> 0`: writes a [`super::Stat`].
+    pub const STAT: u64 = 27;
+    /// `fstat(fd, stat_ptr) -> 0`: writes a [`super::Stat`] of an open file.
+    pub const FSTAT: u64 = 28;
+    /// `readdir(fd, ptr, max) -> n`: fills up to `max` [`super::DirEntry`]s with the next
+    /// entries of an open directory; 0 at its end.
+    pub const READDIR: u64 = 29;
+    /// `chdir(path_ptr, path_len) -> 0`: sets the process's current directory (children
+    /// start in their parent's).
+    pub const CHDIR: u64 = 30;
+    /// `getcwd(ptr, len) -> n`: writes the current directory (at most `len` bytes) and
+    /// returns its full length.
+    pub const GETCWD: u64 = 31;
 }
 
 /// Errors, returned as their negative code in x0.
@@ -87,11 +110,25 @@ pub enum Error {
     NoSuchCall = -8,
     /// Too many processes, arguments or bytes.
     TooBig = -9,
+    /// A directory where a file is needed.
+    IsADirectory = -10,
+    /// A file where a directory is needed (also: a path component that is not one).
+    NotADirectory = -11,
+    /// The file system cannot be written (the initrd).
+    ReadOnly = -12,
+    /// The file descriptor is not open (or not open for this).
+    BadFd = -13,
+    /// A path or one of its names is too long.
+    NameTooLong = -14,
+    /// The device or the file server failed.
+    IoError = -15,
+    /// The name exists already.
+    Exists = -16,
 }
 
 impl Error {
     /// All errors, for decoding.
-    pub const ALL: [Error; 9] = [
+    pub const ALL: [Error; 16] = [
         Error::BadAddress,
         Error::InvalidArgument,
         Error::NotFound,
@@ -101,6 +138,13 @@ impl Error {
         Error::NotPermitted,
         Error::NoSuchCall,
         Error::TooBig,
+        Error::IsADirectory,
+        Error::NotADirectory,
+        Error::ReadOnly,
+        Error::BadFd,
+        Error::NameTooLong,
+        Error::IoError,
+        Error::Exists,
     ];
 
     /// The value placed in x0.
@@ -120,6 +164,13 @@ impl Error {
             Error::NotPermitted => "not permitted",
             Error::NoSuchCall => "no such system call",
             Error::TooBig => "too big",
+            Error::IsADirectory => "is a directory",
+            Error::NotADirectory => "not a directory",
+            Error::ReadOnly => "read-only file system",
+            Error::BadFd => "bad file descriptor",
+            Error::NameTooLong => "name too long",
+            Error::IoError => "I/O error",
+            Error::Exists => "file exists",
         }
     }
 }
@@ -295,6 +346,81 @@ pub const VM_MAX_VCPUS: u64 = 8;
 pub const VM_MIN_MEM: u64 = 16 << 20;
 pub const VM_MAX_MEM: u64 = 16 << 30;
 
+/// `open` flags: read, write, create if missing, cut to length 0.
+pub const O_READ: u64 = 1;
+pub const O_WRITE: u64 = 2;
+pub const O_CREATE: u64 = 4;
+pub const O_TRUNCATE: u64 = 8;
+
+/// `seek` origins.
+pub const SEEK_SET: u64 = 0;
+pub const SEEK_CUR: u64 = 1;
+pub const SEEK_END: u64 = 2;
+
+/// File kinds, as [`Stat::kind`] and [`DirEntry::kind`] report them.
+pub const KIND_FILE: u32 = 1;
+pub const KIND_DIR: u32 = 2;
+pub const KIND_SYMLINK: u32 = 3;
+pub const KIND_OTHER: u32 = 4;
+
+/// Longest path the file calls take, and longest name in it.
+pub const PATH_MAX: usize = 1024;
+pub const FILE_NAME_MAX: usize = 255;
+
+/// A file's attributes, as `stat` and `fstat` report them.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stat {
+    /// Bytes (0 for a directory).
+    pub size: u64,
+    /// Last modification, seconds since 1970 (0 when unknown, as in the initrd).
+    pub mtime: u64,
+    /// Type and permission bits, as in `st_mode`.
+    pub mode: u32,
+    /// [`KIND_FILE`], [`KIND_DIR`], [`KIND_SYMLINK`] or [`KIND_OTHER`].
+    pub kind: u32,
+    /// 1 when the file system cannot be written.
+    pub read_only: u32,
+    pub reserved: u32,
+}
+
+/// One entry of a directory, as `readdir` reports it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    /// [`KIND_FILE`], [`KIND_DIR`], [`KIND_SYMLINK`] or [`KIND_OTHER`].
+    pub kind: u32,
+    /// Bytes of `name` in use.
+    pub name_len: u32,
+    pub name: [u8; FILE_NAME_MAX + 1],
+}
+
+impl Default for DirEntry {
+    fn default() -> Self {
+        Self { kind: 0, name_len: 0, name: [0; FILE_NAME_MAX + 1] }
+    }
+}
+
+impl DirEntry {
+    /// An entry named `name` (cut to [`FILE_NAME_MAX`] bytes at a character boundary).
+    pub fn new(kind: u32, name: &str) -> Self {
+        let mut entry = Self { kind, ..Self::default() };
+        let mut len = name.len().min(FILE_NAME_MAX);
+        while !name.is_char_boundary(len) {
+            len -= 1;
+        }
+        entry.name[..len].copy_from_slice(&name.as_bytes()[..len]);
+        entry.name_len = len as u32;
+        entry
+    }
+
+    /// The name as text (invalid UTF-8 shows as `?`).
+    pub fn name(&self) -> &str {
+        let len = (self.name_len as usize).min(FILE_NAME_MAX);
+        core::str::from_utf8(&self.name[..len]).unwrap_or("?")
+    }
+}
+
 /// VM states, as [`VmInfo::state`] reports them.
 pub const VM_CREATED: u32 = 0;
 pub const VM_RUNNING: u32 = 1;
@@ -381,5 +507,17 @@ mod tests {
         assert_eq!(core::mem::size_of::<VmConfig>(), 80);
         assert_eq!(core::mem::size_of::<VmInfo>(), 64);
         assert_eq!(vm_state_name(VM_CRASHED), "crashed");
+        assert_eq!(core::mem::size_of::<Stat>(), 32);
+        assert_eq!(core::mem::size_of::<DirEntry>(), 264);
+    }
+
+    #[test]
+    fn directory_entries_keep_their_names() {
+        assert_eq!(DirEntry::new(KIND_DIR, "host").name(), "host");
+        let long = "é".repeat(200);
+        let entry = DirEntry::new(KIND_FILE, &long);
+        assert!(entry.name_len as usize <= FILE_NAME_MAX);
+        assert_eq!(entry.name().chars().count(), 127);
+        assert_eq!(Error::ReadOnly.message(), "read-only file system");
     }
 }

@@ -5,6 +5,8 @@ pub mod layout;
 pub mod pagetable;
 
 #[cfg(target_os = "none")]
+pub mod frame_buffer;
+#[cfg(target_os = "none")]
 pub mod heap;
 #[cfg(target_os = "none")]
 pub mod kernel_space;

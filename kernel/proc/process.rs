@@ -34,6 +34,8 @@ pub struct Process {
     status: IrqSpinlock<Option<WaitStatus>>,
     /// The main thread's id.
     thread: AtomicU64,
+    /// Open files and the current directory.
+    pub files: spin::Mutex<crate::fs::fd::FdTable>,
 }
 
 impl Process {
@@ -99,6 +101,7 @@ pub fn spawn(path: &str, args: &[String], parent: Pid) -> Result<Pid, Error> {
         killed: AtomicBool::new(false),
         status: IrqSpinlock::new(None),
         thread: AtomicU64::new(0),
+        files: spin::Mutex::new(crate::fs::fd::FdTable::new(inherited_cwd(parent))),
     });
     PROCESSES.lock().insert(pid, process.clone());
     let entry = image.entry;
@@ -115,6 +118,11 @@ pub fn spawn(path: &str, args: &[String], parent: Pid) -> Result<Pid, Error> {
             Err(Error::NoMemory)
         }
     }
+}
+
+/// The parent's current directory (`/` for the first process).
+fn inherited_cwd(parent: Pid) -> String {
+    by_pid(parent).map_or_else(|| String::from("/"), |p| p.files.lock().cwd.clone())
 }
 
 fn load_segment(space: &mut AddressSpace, file: &[u8], segment: &elf::LoadSegment) -> Result<(), Error> {
@@ -193,6 +201,9 @@ fn finish(process: &Arc<Process>, how: u64, code: i64) {
     // The address space goes now; the process entry stays until the parent waits.
     let space = process.space.lock().take();
     drop(space);
+    // Open files close here, outside the table's lock (closing may talk to a device).
+    let files = process.files.lock().take_all();
+    drop(files);
     // Children of the dead are adopted by init.
     let orphans: Vec<Arc<Process>> =
         PROCESSES.lock().values().filter(|p| p.parent() == process.pid).cloned().collect();

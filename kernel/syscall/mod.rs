@@ -1,5 +1,6 @@
 //! The system calls of the user ABI (keel-abi): argument checks and dispatch.
 
+mod fs;
 mod vm;
 
 use crate::arch::exception::TrapFrame;
@@ -59,6 +60,14 @@ fn handle(process: &Arc<Process>, number: u64, a: [u64; 6]) -> Result<u64, Error
         call::VM_LIST => vm::list(process, a[0], a[1]),
         call::VM_CONSOLE_READ => vm::console_read(process, a),
         call::VM_CONSOLE_WRITE => vm::console_write(process, a),
+        call::OPEN => fs::open(process, a[0], a[1], a[2]),
+        call::CLOSE => fs::close(process, a[0]),
+        call::SEEK => fs::seek(process, a[0], a[1], a[2]),
+        call::STAT => fs::stat(process, a[0], a[1], a[2]),
+        call::FSTAT => fs::fstat(process, a[0], a[1]),
+        call::READDIR => fs::readdir(process, a[0], a[1], a[2]),
+        call::CHDIR => fs::chdir(process, a[0], a[1]),
+        call::GETCWD => fs::getcwd(process, a[0], a[1]),
         _ => Err(Error::NoSuchCall),
     }
 }
@@ -72,6 +81,9 @@ pub(crate) fn with_space<R>(process: &Process, f: impl FnOnce(&proc::space::Addr
 }
 
 fn write(process: &Process, fd: u64, ptr: u64, len: u64) -> Result<u64, Error> {
+    if fd >= crate::fs::fd::FIRST_FD {
+        return fs::write(process, fd, ptr, len);
+    }
     if fd != 1 && fd != 2 {
         return Err(Error::InvalidArgument);
     }
@@ -83,6 +95,9 @@ fn write(process: &Process, fd: u64, ptr: u64, len: u64) -> Result<u64, Error> {
 }
 
 fn read(process: &Arc<Process>, fd: u64, ptr: u64, len: u64, timeout_ns: u64) -> Result<u64, Error> {
+    if fd >= crate::fs::fd::FIRST_FD {
+        return fs::read(process, fd, ptr, len);
+    }
     if fd != 0 {
         return Err(Error::InvalidArgument);
     }

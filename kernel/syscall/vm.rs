@@ -35,8 +35,8 @@ pub fn create(process: &Process, config_ptr: u64) -> Result<u64, Error> {
         let initrd = text(32, MAX_TEXT)?;
         Ok(VmConfig {
             name: text(0, keel_abi::NAME_LEN)?,
-            kernel: text(16, MAX_TEXT)?,
-            initrd: if initrd.is_empty() { None } else { Some(initrd) },
+            kernel: super::fs::absolute(process, &text(16, MAX_TEXT)?)?,
+            initrd: if initrd.is_empty() { None } else { Some(super::fs::absolute(process, &initrd)?) },
             cmdline: text(48, MAX_TEXT)?,
             mem_bytes: word(64),
             vcpus: usize::try_from(word(72)).map_err(|_| Error::InvalidArgument)?,

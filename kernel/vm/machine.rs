@@ -199,11 +199,13 @@ impl Vm {
     /// Builds memory, tables and devices and loads the guest's kernel, initrd and DTB.
     pub fn prepare(&self) -> Result<Running, Error> {
         let config = &self.config;
-        let kernel = crate::fs::initrd_file(&config.kernel)?;
-        let initrd = match &config.initrd {
-            Some(path) => Some(crate::fs::initrd_file(path)?),
+        let kernel_file = crate::fs::read_file(&config.kernel)?;
+        let kernel = &kernel_file[..];
+        let initrd_file = match &config.initrd {
+            Some(path) => Some(crate::fs::read_file(path)?),
             None => None,
         };
+        let initrd = initrd_file.as_deref();
         let plan = keel_vmm::loader::plan(kernel, initrd.map(|i| i.len() as u64), 2 << 20, config.mem_bytes)
             .map_err(|error| {
                 log::warn!("vm {}: {error:?}", config.name);

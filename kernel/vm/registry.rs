@@ -39,9 +39,9 @@ pub fn create(config: VmConfig) -> Result<(), Error> {
     if !(keel_abi::VM_MIN_MEM..=keel_abi::VM_MAX_MEM).contains(&config.mem_bytes) || !config.mem_bytes.is_multiple_of(2 << 20) {
         return Err(Error::InvalidArgument);
     }
-    crate::fs::initrd_file(&config.kernel)?;
+    crate::fs::check_file(&config.kernel)?;
     if let Some(initrd) = &config.initrd {
-        crate::fs::initrd_file(initrd)?;
+        crate::fs::check_file(initrd)?;
     }
     let mut vms = VMS.lock();
     if vms.contains_key(&config.name) {

@@ -5,7 +5,7 @@
 
 use alloc::vec::Vec;
 use core::time::Duration;
-use keel_abi::{call, decode, CpuInfo, Error, MemStats, StrRef, ThreadInfo, VmConfig, VmInfo, WaitStatus};
+use keel_abi::{call, decode, CpuInfo, DirEntry, Error, MemStats, Stat, StrRef, ThreadInfo, VmConfig, VmInfo, WaitStatus};
 
 /// The console, as file descriptors.
 pub const STDIN: u64 = 0;
@@ -292,4 +292,64 @@ pub fn vm_console_write(name: &str, bytes: &[u8]) -> Result<usize, Error> {
     // call.
     let raw = unsafe { raw(call::VM_CONSOLE_WRITE, args) };
     decode(raw).map(|n| (n as usize).min(bytes.len()))
+}
+
+/// Opens the file or directory at `path` with `keel_abi::O_*` flags; returns its fd (3 or
+/// more). `read`, `write` and [`seek`] take the fd; [`close`] ends it.
+pub fn open(path: &str, flags: u64) -> Result<u64, Error> {
+    // SAFETY: the kernel only reads the path, initialised and borrowed for the call.
+    decode(unsafe { raw(call::OPEN, [path.as_ptr() as u64, path.len() as u64, flags, 0, 0, 0]) })
+}
+
+/// Closes `fd`.
+pub fn close(fd: u64) -> Result<(), Error> {
+    // SAFETY: no pointers.
+    decode(unsafe { raw(call::CLOSE, [fd, 0, 0, 0, 0, 0]) }).map(drop)
+}
+
+/// Moves the offset of `fd` (`keel_abi::SEEK_SET`, `SEEK_CUR`, `SEEK_END`); returns it.
+pub fn seek(fd: u64, offset: i64, whence: u64) -> Result<u64, Error> {
+    // SAFETY: no pointers.
+    decode(unsafe { raw(call::SEEK, [fd, offset as u64, whence, 0, 0, 0]) })
+}
+
+/// Attributes of the file at `path`.
+pub fn stat(path: &str) -> Result<Stat, Error> {
+    let mut stat = Stat::default();
+    let args = [path.as_ptr() as u64, path.len() as u64, &mut stat as *mut Stat as u64, 0, 0, 0];
+    // SAFETY: the kernel reads the path and writes one `Stat` into `stat`, a local
+    // exclusively ours.
+    decode(unsafe { raw(call::STAT, args) })?;
+    Ok(stat)
+}
+
+/// Attributes of the open file `fd`.
+pub fn fstat(fd: u64) -> Result<Stat, Error> {
+    let mut stat = Stat::default();
+    // SAFETY: the kernel writes one `Stat` into `stat`, a local exclusively ours.
+    decode(unsafe { raw(call::FSTAT, [fd, &mut stat as *mut Stat as u64, 0, 0, 0, 0]) })?;
+    Ok(stat)
+}
+
+/// Fills `entries` with the next entries of the open directory `fd`; 0 at its end.
+pub fn readdir(fd: u64, entries: &mut [DirEntry]) -> Result<usize, Error> {
+    let args = [fd, entries.as_mut_ptr() as u64, entries.len() as u64, 0, 0, 0];
+    // SAFETY: the kernel writes at most `entries.len()` entries into `entries`, exclusively
+    // borrowed for the call; every bit pattern is a valid `DirEntry`.
+    decode(unsafe { raw(call::READDIR, args) }).map(|n| (n as usize).min(entries.len()))
+}
+
+/// Changes the current directory.
+pub fn chdir(path: &str) -> Result<(), Error> {
+    // SAFETY: the kernel only reads the path, initialised and borrowed for the call.
+    decode(unsafe { raw(call::CHDIR, [path.as_ptr() as u64, path.len() as u64, 0, 0, 0, 0]) }).map(drop)
+}
+
+/// The current directory.
+pub fn getcwd() -> Result<alloc::string::String, Error> {
+    let mut buffer = alloc::vec![0u8; keel_abi::PATH_MAX];
+    // SAFETY: the kernel writes at most `buffer.len()` bytes into `buffer`, exclusively ours.
+    let len = decode(unsafe { raw(call::GETCWD, [buffer.as_mut_ptr() as u64, buffer.len() as u64, 0, 0, 0, 0]) })?;
+    buffer.truncate((len as usize).min(keel_abi::PATH_MAX));
+    alloc::string::String::from_utf8(buffer).map_err(|_| Error::InvalidArgument)
 }

@@ -30,6 +30,7 @@ options:
   --initrd PATH            use this initrd instead of building target/keel/initrd.cpio
   --add DIR                put the files under DIR into the built initrd, at their paths
                            relative to DIR (DIR/guest/mine/Image is /guest/mine/Image)
+  --share DIR              share DIR with Keel, read-write, at /host (virtio-9p)
 ";
 
 /// A RAM size, kept in MiB (QEMU gets `<MiB>M`).
@@ -62,6 +63,8 @@ pub struct RunOptions {
     pub initrd: Option<PathBuf>,
     /// Directories whose files go into the built initrd.
     pub add: Vec<PathBuf>,
+    /// A directory shared with Keel at `/host` (virtio-9p).
+    pub share: Option<PathBuf>,
     /// Arguments after `--`, appended to QEMU's command line as they are.
     pub extra_qemu_args: Vec<String>,
 }
@@ -80,6 +83,7 @@ impl Default for RunOptions {
             kernel: None,
             initrd: None,
             add: Vec::new(),
+            share: None,
             extra_qemu_args: Vec::new(),
         }
     }
@@ -87,6 +91,7 @@ impl Default for RunOptions {
 
 /// What the command line asked for: a run, or the help text.
 #[derive(Debug, PartialEq)]
+#[expect(clippy::large_enum_variant, reason = "made once per command; boxing buys nothing")]
 pub enum Parsed {
     Run(RunOptions),
     Help,
@@ -195,6 +200,13 @@ pub fn parse_run_args<S: AsRef<str>>(args: &[S]) -> Result<Parsed, String> {
             "--kernel" => options.kernel = Some(PathBuf::from(value(name)?)),
             "--initrd" => options.initrd = Some(PathBuf::from(value(name)?)),
             "--add" => options.add.push(PathBuf::from(value(name)?)),
+            "--share" => {
+                let dir = value(name)?;
+                if dir.is_empty() {
+                    return Err("--share wants a directory".into());
+                }
+                options.share = Some(PathBuf::from(dir));
+            }
             "--no-virtualization" => {
                 flag(name)?;
                 options.virtualization = false;
@@ -270,6 +282,8 @@ mod tests {
             "--add",
             "mine",
             "--add=/tmp/more",
+            "--share",
+            "/tmp/shared",
             "--",
             "-s",
             "-S",
@@ -285,6 +299,7 @@ mod tests {
         assert_eq!(options.kernel, Some(PathBuf::from("/tmp/Image")));
         assert_eq!(options.initrd, Some(PathBuf::from("/tmp/initrd.cpio")));
         assert_eq!(options.add, [PathBuf::from("mine"), PathBuf::from("/tmp/more")]);
+        assert_eq!(options.share, Some(PathBuf::from("/tmp/shared")));
         assert_eq!(options.extra_qemu_args, vec!["-s", "-S"]);
     }
 
@@ -308,6 +323,8 @@ mod tests {
             (&["--cpu", "--smp"][..], "CPU model"),
             (&["--timing=yes"][..], "takes no value"),
             (&["--frobnicate"][..], "unknown option"),
+            (&["--share"][..], "needs a value"),
+            (&["--share="][..], "wants a directory"),
             (&["extra"][..], "unknown option"),
         ] {
             let error = parse_run_args(args).unwrap_err();

@@ -73,6 +73,41 @@ pub fn check_initrd_fits(options: &RunOptions, images: &Images) -> Result<(), St
     ))
 }
 
+/// The fsdev id and mount tag of the `--share` directory (Keel mounts the tag `host`).
+pub const SHARE_TAG: &str = "host";
+
+/// The QEMU arguments that share `dir` through virtio-9p (modern virtio-mmio): the path is
+/// absolute and its commas doubled, as QEMU's option syntax wants.
+pub fn share_args(dir: &Path) -> Vec<String> {
+    let path = dir.display().to_string().replace(',', ",,");
+    vec![
+        "-fsdev".into(),
+        format!("local,id={SHARE_TAG},path={path},security_model=none"),
+        "-device".into(),
+        format!("virtio-9p-device,fsdev={SHARE_TAG},mount_tag={SHARE_TAG}"),
+        "-global".into(),
+        "virtio-mmio.force-legacy=false".into(),
+    ]
+}
+
+/// Checks the `--share` directory and makes its path absolute.
+pub fn check_share(dir: &Path) -> Result<std::path::PathBuf, String> {
+    let absolute = std::fs::canonicalize(dir).map_err(|e| format!("--share {}: {e}", dir.display()))?;
+    if !absolute.is_dir() {
+        return Err(format!("--share {}: not a directory", dir.display()));
+    }
+    Ok(absolute)
+}
+
+/// `options` with the `--share` directory checked and made absolute.
+pub fn with_checked_share(options: &RunOptions) -> Result<RunOptions, String> {
+    let mut options = options.clone();
+    if let Some(dir) = &options.share {
+        options.share = Some(check_share(dir)?);
+    }
+    Ok(options)
+}
+
 /// All arguments after the QEMU binary name.
 pub fn args(options: &RunOptions, images: &Images, console: Console) -> Vec<String> {
     let mut args: Vec<String> = vec![
@@ -93,6 +128,9 @@ pub fn args(options: &RunOptions, images: &Images, console: Console) -> Vec<Stri
         args.extend(["-append".into(), append.clone()]);
     }
     args.extend(["-display", "none", "-nodefaults", "-no-user-config"].map(String::from));
+    if let Some(dir) = &options.share {
+        args.extend(share_args(dir));
+    }
     match console {
         Console::Terminal => args.extend(["-serial".into(), "mon:stdio".into()]),
         Console::Piped { qmp_socket } => {
@@ -195,6 +233,26 @@ mod tests {
         assert!(error.contains("use --mem 128M or more"), "{error}");
         assert_eq!(check_initrd_fits(&options(&["--mem", "128M"]), &images), Ok(()));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn share_command_line() {
+        let args = args(
+            &options(&["--share", "/tmp/a,b"]),
+            &images("Image", "initrd"),
+            Console::Terminal,
+        );
+        let joined = args.join(" ");
+        assert!(
+            joined.contains(
+                "-fsdev local,id=host,path=/tmp/a,,b,security_model=none \
+                 -device virtio-9p-device,fsdev=host,mount_tag=host \
+                 -global virtio-mmio.force-legacy=false"
+            ),
+            "{joined}"
+        );
+        assert!(check_share(Path::new("/nonexistent-keel-share")).is_err());
+        assert!(check_share(Path::new("/")).is_ok());
     }
 
     #[test]

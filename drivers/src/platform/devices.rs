@@ -4,7 +4,7 @@ use fdt::Fdt;
 
 use super::node::{self, Node};
 use super::{push_or_too_many, FixedVec, MemoryRange, MmioDevice, PlatformError};
-use super::{GicV3, PowerButton, TimerIrqs, MAX_CPUS, MAX_MEMORY_RANGES, MAX_RESERVED_RANGES};
+use super::{GicV3, PowerButton, TimerIrqs, MAX_CPUS, MAX_MEMORY_RANGES, MAX_RESERVED_RANGES, MAX_VIRTIO_MMIO};
 use crate::psci::Conduit;
 
 /// `linux,code` of the power key (KEY_POWER in Linux's input-event-codes.h).
@@ -221,4 +221,19 @@ pub(super) fn power_button(fdt: &Fdt<'_>) -> Result<Option<PowerButton>, Platfor
         }
     }
     Ok(None)
+}
+
+/// The enabled `virtio,mmio` nodes: registers and interrupt of each transport.
+pub(super) fn virtio_mmio(
+    fdt: &Fdt<'_>,
+) -> Result<FixedVec<MmioDevice, MAX_VIRTIO_MMIO>, PlatformError> {
+    let mut transports = FixedVec::new();
+    let nodes = fdt.all_nodes().filter(|candidate| {
+        node::is_compatible(*candidate, "virtio,mmio") && node::is_enabled(*candidate)
+    });
+    for transport in nodes {
+        let device = mmio_device(transport, "virtio,mmio reg")?;
+        push_or_too_many(&mut transports, device, "virtio-mmio transports")?;
+    }
+    Ok(transports)
 }

@@ -33,6 +33,8 @@ pub const MAX_MEMORY_RANGES: usize = 8;
 pub const MAX_RESERVED_RANGES: usize = 16;
 /// Most CPUs [`Platform::cpus`] holds.
 pub const MAX_CPUS: usize = 64;
+/// Most virtio-mmio transports [`Platform::virtio_mmio`] holds (QEMU `virt` has 32).
+pub const MAX_VIRTIO_MMIO: usize = 64;
 
 /// A range of physical addresses.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -51,7 +53,7 @@ impl MemoryRange {
 }
 
 /// A memory-mapped device: its register range and its interrupt.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct MmioDevice {
     /// Physical address of the registers.
     pub base: u64,
@@ -121,6 +123,9 @@ pub struct Platform<'a> {
     pub cpus: FixedVec<u64, MAX_CPUS>,
     /// The power button (`gpio-keys` child with `linux,code = <116>` on a PL061).
     pub power_button: Option<PowerButton>,
+    /// Every enabled `virtio,mmio` transport, in tree order (most are empty slots: the
+    /// device ID register tells).
+    pub virtio_mmio: FixedVec<MmioDevice, MAX_VIRTIO_MMIO>,
 }
 
 /// Why a DTB could not be read.
@@ -192,6 +197,7 @@ impl<'a> Platform<'a> {
             psci: devices::psci(&fdt)?,
             cpus: devices::cpus(&fdt)?,
             power_button: devices::power_button(&fdt)?,
+            virtio_mmio: devices::virtio_mmio(&fdt)?,
         })
     }
 }

@@ -44,6 +44,13 @@ fn qemu_virt_cortex_a76_smp4() {
     assert_eq!(button.pin, 3);
     assert_eq!((platform.initrd, platform.bootargs), (None, None));
     assert!(platform.reserved.is_empty());
+    // QEMU virt's 32 virtio-mmio slots, 0x200 apart from 0x0a00_0000, SPIs 16..47.
+    let virtio = platform.virtio_mmio.as_slice();
+    assert_eq!(virtio.len(), 32);
+    let mut slots: Vec<_> = virtio.iter().map(|d| (d.base, d.size, d.intid)).collect();
+    slots.sort();
+    assert_eq!(slots[0], (0x0a00_0000, 0x200, Some(48)));
+    assert_eq!(slots[31], (0x0a00_3e00, 0x200, Some(79)));
 }
 
 #[test]

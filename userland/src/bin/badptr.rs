@@ -1,5 +1,5 @@
-//! `badptr`: calls write, read, spawn, wait, thread_list, mem_stats and cpu_list with bad
-//! pointers (null, kernel addresses, unmapped or read-only memory, ranges running off the
+//! `badptr`: calls write, read, spawn, wait, thread_list, mem_stats, cpu_list and the file
+//! calls (open, stat, fstat, readdir, chdir, getcwd, read of a file) with bad pointers (null, kernel addresses, unmapped or read-only memory, ranges running off the
 //! end of the program or wrapping around) and checks the kernel refuses every one.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
@@ -39,6 +39,8 @@ mod badptr {
     static mut TAIL: [u8; 64] = [0; 64];
 
     static SPIN: &str = "/bin/spin";
+    static INIT: &str = "/init";
+    static ROOT: &str = "/";
     static NOT_UTF8: [u8; 2] = [0xff, 0xfe];
     /// `spin 0`, which ends at once, should a spawn probe be wrongly accepted.
     static ARG_SPIN: &str = "spin";
@@ -155,7 +157,42 @@ mod badptr {
                 probes.push(probe(name, what, number, [ptr, 8, 0, 0, 0, 0]));
             }
         }
+        file_probes(&mut probes, end, code);
         probes
+    }
+
+    /// The file calls: bad paths, and bad buffers for a good path or descriptor.
+    fn file_probes(probes: &mut Vec<Probe>, end: u64, code: u64) {
+        let init = INIT.as_ptr() as u64;
+        let init_len = INIT.len() as u64;
+        for (what, ptr, len) in [
+            ("a null path", 0, 5),
+            ("a kernel path", KERNEL_MAP, 5),
+            ("a path running off the end", end - 4, 64),
+        ] {
+            probes.push(probe("open", what, call::OPEN, [ptr, len, 1, 0, 0, 0]));
+            probes.push(probe("chdir", what, call::CHDIR, [ptr, len, 0, 0, 0, 0]));
+        }
+        for (what, ptr) in [
+            ("a null pointer", 0),
+            ("a kernel address", KERNEL_MAP),
+            ("its own code", code),
+            ("a buffer running off the end", end - 8),
+        ] {
+            probes.push(probe("stat", what, call::STAT, [init, init_len, ptr, 0, 0, 0]));
+            probes.push(probe("getcwd", what, call::GETCWD, [ptr, 64, 0, 0, 0, 0]));
+        }
+        probes.push(probe("stat", "a kernel path", call::STAT, [KERNEL_MAP, 5, end - 4096, 0, 0, 0]));
+        // Descriptors of a file and a directory for the calls that take one.
+        let (Ok(file), Ok(dir)) = (sys::open(INIT, 1), sys::open(ROOT, 1)) else {
+            eprintln!("badptr: cannot open {INIT} and {ROOT} for the descriptor probes");
+            return;
+        };
+        for (what, ptr) in [("a kernel address", KERNEL_MAP), ("its own code", code), ("a buffer running off the end", end - 8)] {
+            probes.push(probe("read of a file", what, call::READ, [file, ptr, 64, 0, 0, 0]));
+            probes.push(probe("fstat", what, call::FSTAT, [file, ptr, 0, 0, 0, 0]));
+            probes.push(probe("readdir", what, call::READDIR, [dir, ptr, 4, 0, 0, 0]));
+        }
     }
 
     pub fn main(_args: &[&str]) -> i32 {

@@ -130,6 +130,7 @@ impl Drop for KillOnDrop {
 
 /// Runs one session with the console on pipes.
 pub fn run_piped(options: &RunOptions, images: &Images, piped: Piped) -> Result<Outcome, String> {
+    let options = &qemu::with_checked_share(options)?;
     qemu::check_initrd_fits(options, images)?;
     let temp = TempDir::new()?;
     let qmp_socket = temp.0.join("qmp.sock");
@@ -323,6 +324,7 @@ pub fn run_piped(options: &RunOptions, images: &Images, piped: Piped) -> Result<
 
 /// Runs QEMU on the terminal; returns QEMU's exit code (124 if `--timeout` expired).
 pub fn run_interactive(options: &RunOptions, images: &Images) -> Result<u8, String> {
+    let options = &qemu::with_checked_share(options)?;
     qemu::check_initrd_fits(options, images)?;
     let binary = qemu::binary();
     let args = qemu::args(options, images, qemu::Console::Terminal);

@@ -1,12 +1,14 @@
 //! `cargo xtask systest`: Keel booted under QEMU, checked from its console.
 //!
-//! Every case is a row of `cases::CASES` or `guests::GUEST_CASES`: the `run` options, what
+//! Every case is a row of `cases::CASES`, `files::FILE_CASES` or `guests::GUEST_CASES`
+//! (or, for a directory shared with Keel, of `files::SHARE_CASES`): the `run` options, what
 //! to type into the console (at once, line by line at the shell's prompts, or at a guest's
 //! prompts), and what must be seen (`expect::Expect`). Cases run through the same runner as
 //! `cargo xtask run` with piped input.
 
 mod cases;
 mod expect;
+mod files;
 mod guests;
 
 use crate::image::{self, Images};
@@ -167,6 +169,59 @@ fn run_case(case: &Case, images: &Images, unbootable: Option<&str>) -> CaseResul
     CaseResult { passed: false, report }
 }
 
+/// A case to run: a fixed row, or one that prepares a shared directory first.
+#[derive(Clone, Copy)]
+enum Job {
+    Plain(&'static Case),
+    Shared(&'static files::ShareCase),
+}
+
+impl Job {
+    fn name(&self) -> &'static str {
+        match self {
+            Job::Plain(case) => case.name,
+            Job::Shared(shared) => shared.name,
+        }
+    }
+
+    fn is_guest_case(&self) -> bool {
+        match self {
+            Job::Plain(case) => guests::GUEST_CASES.iter().any(|guest| guest.name == case.name),
+            Job::Shared(shared) => shared.guest,
+        }
+    }
+
+    fn run(&self, images: &Images, unbootable: Option<&str>) -> CaseResult {
+        let shared = match self {
+            Job::Plain(case) => return run_case(case, images, unbootable),
+            Job::Shared(shared) => shared,
+        };
+        let failed = |why: String| CaseResult {
+            passed: false,
+            report: format!("systest: {} ... FAILED: {why}\n", shared.name),
+        };
+        if let Some(why) = unbootable {
+            return failed(why.to_string());
+        }
+        let dir = match files::share_dir(shared.name) {
+            Ok(dir) => dir,
+            Err(error) => return failed(error),
+        };
+        let result = match (shared.prepare)(&dir) {
+            Ok(case) => {
+                let result = run_case(&case, images, None);
+                match (shared.check)(&dir) {
+                    Err(why) if result.passed => failed(format!("in the shared directory: {why}")),
+                    _ => result,
+                }
+            }
+            Err(error) => failed(error),
+        };
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+}
+
 const USAGE: &str = "usage: cargo xtask systest [--filter SUBSTR] [--jobs N] [--kernel PATH] [--initrd PATH]
                            [--guests|--no-guests] [--list]
 
@@ -253,20 +308,23 @@ pub fn command(args: &[String]) -> u8 {
             return 2;
         }
     };
-    let matches = |case: &&Case| args.filter.as_deref().is_none_or(|f| case.name.contains(f));
-    let plain = cases::CASES.iter().filter(matches);
-    let with_guests: Vec<&Case> = guests::GUEST_CASES.iter().filter(matches).collect();
-    let (cases, skipped): (Vec<&Case>, Vec<&Case>) = if guests {
+    let matches = |job: &Job| args.filter.as_deref().is_none_or(|f| job.name().contains(f));
+    let shared = files::SHARE_CASES.iter().map(Job::Shared);
+    let all = cases::CASES.iter().chain(files::FILE_CASES).map(Job::Plain).chain(shared.clone().filter(|job| !job.is_guest_case()));
+    let plain = all.filter(matches);
+    let with_guests: Vec<Job> =
+        guests::GUEST_CASES.iter().map(Job::Plain).chain(shared.filter(Job::is_guest_case)).filter(matches).collect();
+    let (cases, skipped): (Vec<Job>, Vec<Job>) = if guests {
         (plain.chain(with_guests).collect(), Vec::new())
     } else {
         (plain.collect(), with_guests)
     };
     if args.list {
         for case in &cases {
-            println!("{}", case.name);
+            println!("{}", case.name());
         }
         for case in &skipped {
-            println!("{} (skipped: guest cases are off; --guests runs them)", case.name);
+            println!("{} (skipped: guest cases are off; --guests runs them)", case.name());
         }
         return 0;
     }
@@ -275,7 +333,7 @@ pub fn command(args: &[String]) -> u8 {
         return 1;
     }
     if !skipped.is_empty() {
-        let names: Vec<&str> = skipped.iter().map(|case| case.name).collect();
+        let names: Vec<&str> = skipped.iter().map(Job::name).collect();
         println!(
             "systest: SKIPPING {} guest case(s) ({}): {}; --guests or {GUESTS_VAR}=1 runs them",
             skipped.len(),
@@ -331,16 +389,15 @@ pub fn command(args: &[String]) -> u8 {
             scope.spawn(|| loop {
                 let index = next.fetch_add(1, Ordering::SeqCst);
                 let Some(case) = cases.get(index) else { break };
-                let is_guest_case = guests::GUEST_CASES.iter().any(|guest| guest.name == case.name);
-                let unbootable = no_guest.as_deref().filter(|_| is_guest_case);
-                let result = run_case(case, &images, unbootable);
+                let unbootable = no_guest.as_deref().filter(|_| case.is_guest_case());
+                let result = case.run(&images, unbootable);
                 let mut stdout = std::io::stdout().lock();
                 let _ = stdout.write_all(result.report.as_bytes());
                 let _ = stdout.flush();
                 if result.passed {
                     passed.fetch_add(1, Ordering::SeqCst);
                 } else if let Ok(mut names) = failed_names.lock() {
-                    names.push(case.name);
+                    names.push(case.name());
                 }
             });
         }

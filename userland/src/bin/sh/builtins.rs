@@ -1,5 +1,7 @@
-//! The built-in commands: help, ps, kill, mem, uptime, cpus, echo, jobs, vm, poweroff, reboot.
+//! The built-in commands: help, ps, kill, mem, uptime, cpus, echo, jobs, the file commands
+//! (ls, cat, cp, stat, cd, pwd, sum), vm, poweroff, reboot.
 
+use super::files;
 use super::programs;
 use super::report;
 use super::shell::Shell;
@@ -69,6 +71,48 @@ const BUILTINS: &[Builtin] = &[
         run: jobs,
     },
     Builtin {
+        name: "ls",
+        usage: " [-l] [PATH...]",
+        about: "list a directory (-l: mode and size)",
+        run: files::ls,
+    },
+    Builtin {
+        name: "cat",
+        usage: " FILE...",
+        about: "print files",
+        run: files::cat,
+    },
+    Builtin {
+        name: "cp",
+        usage: " SRC DST",
+        about: "copy a file (DST may be a directory)",
+        run: files::cp,
+    },
+    Builtin {
+        name: "stat",
+        usage: " PATH...",
+        about: "type, size, mode and time of files",
+        run: files::stat,
+    },
+    Builtin {
+        name: "cd",
+        usage: " [DIR]",
+        about: "change the current directory (/ without DIR)",
+        run: files::cd,
+    },
+    Builtin {
+        name: "pwd",
+        usage: "",
+        about: "print the current directory",
+        run: files::pwd,
+    },
+    Builtin {
+        name: "sum",
+        usage: " FILE...",
+        about: "CRC-32 and size of files, and the read speed",
+        run: files::sum,
+    },
+    Builtin {
         name: "vm",
         usage: " COMMAND ...",
         about: "guests: create, start, console, list, stop, kill, destroy (vm help)",
@@ -92,6 +136,7 @@ const HELP_FOOTER: &str = "\
 PROGRAM [ARGS...] [&]  run /bin/PROGRAM (or a path with /); & runs it in the background
 programs: spin [SECONDS], fault KIND, badptr, sysbench [CALLS]
 guests: vm start linux, then vm console linux (Ctrl-] returns to the shell); vm list
+files: / is the initrd (read-only), /host the directory shared with scripts/run --share
 
 keys: Left/Right, Home/End (Ctrl-A/Ctrl-E), Backspace, Delete, Up/Down (history),
       Ctrl-U (delete to the start), Ctrl-C (abandon the line, or kill the running

@@ -12,6 +12,8 @@ mod builtins;
 mod editor;
 #[cfg(any(test, target_os = "none"))]
 mod escape;
+#[cfg(target_os = "none")]
+mod files;
 #[cfg(any(test, target_os = "none"))]
 mod history;
 #[cfg(target_os = "none")]
@@ -20,6 +22,8 @@ mod input;
 mod jobs;
 #[cfg(any(test, target_os = "none"))]
 mod keys;
+#[cfg(any(test, target_os = "none"))]
+mod listing;
 #[cfg(target_os = "none")]
 mod programs;
 #[cfg(any(test, target_os = "none"))]

@@ -118,33 +118,27 @@ fn create(args: &CreateArgs) {
     let what = format!("create {}", args.name);
     match sys::vm_create(&definition) {
         Ok(()) => {}
-        Err(Error::NotFound) => eprintln!("vm: cannot {what}: {}: not found", missing_file(&definition)),
-        Err(error) => match find(&args.name) {
-            Ok(Some(_)) => eprintln!("vm: cannot {what}: a VM of that name exists"),
-            _ => eprintln!("vm: {}", kernel_error(&what, error)),
+        Err(error) => match bad_file(&definition) {
+            Some((path, why)) => eprintln!("vm: cannot {what}: {path}: {why}"),
+            None => match find(&args.name) {
+                Ok(Some(_)) => eprintln!("vm: cannot {what}: a VM of that name exists"),
+                _ => eprintln!("vm: {}", kernel_error(&what, error)),
+            },
         },
     }
 }
 
-/// Which file of a definition that `vm_create` refused with `NotFound` is missing. The call
-/// does not say, and user space has no call that looks up a file, so with an initrd the
-/// kernel alone is tried (under the same name): if that is accepted, the initrd was
-/// missing, and the VM just made is destroyed again.
-fn missing_file<'a>(definition: &VmDefinition<'a>) -> &'a str {
-    let Some(initrd) = definition.initrd else {
-        return definition.kernel;
-    };
-    let kernel_only = VmDefinition {
-        initrd: None,
-        ..*definition
-    };
-    match sys::vm_create(&kernel_only) {
-        Ok(()) => {
-            if let Err(error) = sys::vm_destroy(definition.name) {
-                eprintln!("vm: cannot destroy {} after a check: {error}", definition.name);
-            }
-            initrd
+/// The kernel or initrd of a definition that `vm_create` refused, and why: missing, a
+/// directory, or not a regular file.
+fn bad_file<'a>(definition: &VmDefinition<'a>) -> Option<(&'a str, Error)> {
+    let paths = core::iter::once(definition.kernel).chain(definition.initrd);
+    for path in paths {
+        match sys::stat(path) {
+            Ok(stat) if stat.kind == abi::KIND_DIR => return Some((path, Error::IsADirectory)),
+            Ok(stat) if stat.kind != abi::KIND_FILE => return Some((path, Error::InvalidArgument)),
+            Ok(_) => {}
+            Err(error) => return Some((path, error)),
         }
-        Err(_) => definition.kernel,
     }
+    None
 }

@@ -1,0 +1,39 @@
+//! Virtio interrupts as wake-ups: a driver waits on the wait queue of its device's INTID
+//! until its queue has a reply; the handler only wakes (the driver acknowledges the device
+//! itself, under its own lock).
+
+use crate::sched::wait::WaitQueue;
+use crate::sync::IrqSpinlock;
+use alloc::collections::BTreeMap;
+use alloc::sync::Arc;
+use keel_drivers::gicv3::Trigger;
+
+static WAITERS: IrqSpinlock<BTreeMap<u32, Arc<WaitQueue>>> = IrqSpinlock::new(BTreeMap::new());
+
+/// The wait queue woken by `intid`, registering the handler on first use. The line is
+/// edge-triggered, as QEMU `virt`'s DTB describes virtio-mmio interrupts: the device's line
+/// stays high until the driver acknowledges it, and the next completion raises a new edge.
+pub fn waiters(intid: u32) -> Arc<WaitQueue> {
+    let (queue, new) = {
+        let mut waiters = WAITERS.lock();
+        match waiters.get(&intid) {
+            Some(queue) => (queue.clone(), false),
+            None => {
+                let queue = Arc::new(WaitQueue::new());
+                waiters.insert(intid, queue.clone());
+                (queue, true)
+            }
+        }
+    };
+    if new {
+        crate::irq::register_shared(intid, Trigger::Edge, on_interrupt);
+    }
+    queue
+}
+
+fn on_interrupt(intid: u32) {
+    let queue = WAITERS.lock().get(&intid).cloned();
+    if let Some(queue) = queue {
+        queue.wake_all();
+    }
+}
