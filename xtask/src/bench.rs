@@ -248,9 +248,16 @@ const GUEST_MARKER: &str = "keel-guest: up ";
 /// The same guest command line as Keel's default `linux` VM.
 const GUEST_CMDLINE: &str = "console=ttyAMA0 earlycon=pl011,0x09000000";
 
+/// The guest's own uptime in its marker line (`keel-guest: up 1.32`): how long its kernel
+/// ran, whatever it took to load it.
+fn guest_uptime(line: &str) -> Option<f64> {
+    let rest = &line[line.find(GUEST_MARKER)? + GUEST_MARKER.len()..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
 /// Seconds from QEMU's start to the guest's marker line, with the guest as QEMU's own
 /// kernel (no Keel): the baseline.
-fn bare_guest_boot(cpu: &str) -> Result<Duration, String> {
+fn bare_guest_boot(cpu: &str) -> Result<(Duration, Option<f64>), String> {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let dir = crate::guest::images_dir();
@@ -276,8 +283,9 @@ fn bare_guest_boot(cpu: &str) -> Result<Duration, String> {
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).split(b'\n').map_while(Result::ok) {
-            if String::from_utf8_lossy(&line).contains(GUEST_MARKER) {
-                let _ = sender.send(started.elapsed());
+            let text = String::from_utf8_lossy(&line);
+            if text.contains(GUEST_MARKER) {
+                let _ = sender.send((started.elapsed(), guest_uptime(&text)));
                 return;
             }
         }
@@ -290,7 +298,7 @@ fn bare_guest_boot(cpu: &str) -> Result<Duration, String> {
 
 /// Seconds from typing `vm start linux` to the guest's marker line under Keel, and the
 /// kernel's report of the guest's exits by class (after the guest powers itself off).
-fn keel_guest_boot(cpu: &str, images: &Images) -> Result<(Duration, Option<String>), String> {
+fn keel_guest_boot(cpu: &str, images: &Images) -> Result<(Duration, Option<f64>, Option<String>), String> {
     use crate::typing::Step::{Type, TypeAfter, WaitFor};
     let args = ["--cpu", cpu, "--smp", "2", "--timeout", "300", "--append", "keel.log=info"];
     let options: RunOptions = match options::parse_run_args(&args)? {
@@ -310,7 +318,7 @@ fn keel_guest_boot(cpu: &str, images: &Images) -> Result<(Duration, Option<Strin
     let marker = outcome.console.iter().find(|l| l.text.contains(GUEST_MARKER));
     let exits = outcome.console.iter().find(|l| l.text.contains(" exits:")).map(|l| l.text.clone());
     match (typed, marker) {
-        (Some(typed), Some(marker)) if marker.at > typed.at => Ok((marker.at - typed.at, exits)),
+        (Some(typed), Some(marker)) if marker.at > typed.at => Ok((marker.at - typed.at, guest_uptime(&marker.text), exits)),
         _ => Err(format!("the guest did not boot under Keel: {}", outcome.reason.unwrap_or_default())),
     }
 }
@@ -319,30 +327,42 @@ fn keel_guest_boot(cpu: &str, images: &Images) -> Result<(Duration, Option<Strin
 fn boot(args: &BenchArgs, images: &Images) -> Result<(), String> {
     let mut keel = Vec::new();
     let mut bare = Vec::new();
+    let (mut keel_uptime, mut bare_uptime) = (Vec::new(), Vec::new());
     let mut exits = None;
     for run in 1..=args.runs {
         if std::io::stderr().is_terminal() {
             eprint!("\rbench boot: run {run}/{} ", args.runs);
         }
-        bare.push(bare_guest_boot(&args.cpu)?);
-        let (time, report) = keel_guest_boot(&args.cpu, images)?;
+        let (time, uptime) = bare_guest_boot(&args.cpu)?;
+        bare.push(time);
+        bare_uptime.extend(uptime.map(Duration::from_secs_f64));
+        let (time, uptime, report) = keel_guest_boot(&args.cpu, images)?;
         keel.push(time);
+        keel_uptime.extend(uptime.map(Duration::from_secs_f64));
         exits = exits.or(report);
     }
     if std::io::stderr().is_terminal() {
         eprintln!();
     }
-    let (keel_median, bare_median) = (median(&keel).unwrap_or_default(), median(&bare).unwrap_or_default());
     println!("bench boot: seconds to the guest's marker line ({}, 1 vCPU, 256 MiB, median of {})", args.cpu, args.runs);
-    println!("{:<28}  {:>8}  {:>8}  {:>8}", "", "median", "min", "max");
-    for (name, times) in [("under Keel (from vm start)", &keel), ("bare QEMU (from QEMU start)", &bare)] {
+    println!("{:<40}  {:>8}  {:>8}  {:>8}", "", "median", "min", "max");
+    let rows = [
+        ("under Keel (from vm start)", &keel),
+        ("bare QEMU (from QEMU start)", &bare),
+        ("  guest's own uptime, under Keel", &keel_uptime),
+        ("  guest's own uptime, bare QEMU", &bare_uptime),
+    ];
+    for (name, times) in rows {
         let min = times.iter().min().copied().unwrap_or_default();
         let max = times.iter().max().copied().unwrap_or_default();
         let median = median(times).unwrap_or_default();
-        println!("{name:<28}  {:>8.3}  {:>8.3}  {:>8.3}", median.as_secs_f64(), min.as_secs_f64(), max.as_secs_f64());
+        println!("{name:<40}  {:>8.3}  {:>8.3}  {:>8.3}", median.as_secs_f64(), min.as_secs_f64(), max.as_secs_f64());
     }
-    if !bare_median.is_zero() {
-        println!("ratio Keel/bare: {:.2}", keel_median.as_secs_f64() / bare_median.as_secs_f64());
+    for (what, keel, bare) in [("ratio Keel/bare", &keel, &bare), ("ratio of the guest's own uptimes", &keel_uptime, &bare_uptime)] {
+        let (keel, bare) = (median(keel).unwrap_or_default(), median(bare).unwrap_or_default());
+        if !bare.is_zero() {
+            println!("{what}: {:.2}", keel.as_secs_f64() / bare.as_secs_f64());
+        }
     }
     if let Some(report) = exits {
         println!("one boot to poweroff, {}", report.trim_start_matches("[info] keel_kernel::vm::registry: "));
@@ -391,6 +411,13 @@ pub fn command(args: &[String]) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_guest_uptime_is_read_from_its_marker() {
+        assert_eq!(guest_uptime("keel-guest: up 1.32"), Some(1.32));
+        assert_eq!(guest_uptime("[x] keel-guest: up 2.05 s"), Some(2.05));
+        assert_eq!(guest_uptime("keel-guest: up soon"), None);
+    }
 
     #[test]
     fn figures_are_read_from_their_line() {

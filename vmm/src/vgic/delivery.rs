@@ -24,6 +24,12 @@ impl Vgic {
         }
         self.fold_list_registers(vcpu, lrs);
         let count = lrs.len().min(MAX_LIST_REGISTERS);
+        let state = &self.vcpus[vcpu];
+        if !state.rescan && state.slots.iter().all(Option::is_none) {
+            // Nothing in flight and nothing changed since a flush found nothing to add.
+            lrs.fill(0);
+            return false;
+        }
         for (slot, lr) in lrs.iter_mut().enumerate() {
             *lr = match self.vcpus[vcpu].slots.get(slot).copied().flatten() {
                 Some(intid) => self.refresh_slot(vcpu, slot, intid),
@@ -49,6 +55,7 @@ impl Vgic {
             lrs[slot] = self.inject(vcpu, slot, intid);
         }
         self.overflows += u64::from(leftover);
+        self.vcpus[vcpu].rescan = leftover;
         leftover
     }
 
@@ -127,6 +134,8 @@ impl Vgic {
                 }
                 continue;
             };
+            // An interrupt in flight may have moved on (EOI, deactivation): look again.
+            self.rescan_all();
             let value = lrs.get(slot).copied();
             let Some(irq) = self.irq_mut(vcpu, intid) else { continue };
             match value {

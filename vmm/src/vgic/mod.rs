@@ -82,6 +82,10 @@ struct VcpuState {
     /// The INTID each list register holds, as the model last wrote or read it.
     slots: [Option<u32>; MAX_LIST_REGISTERS],
     injected: u64,
+    /// Something changed since this vCPU's last flush looked at every interrupt (or that
+    /// flush left some out): the next flush must look again. Entering a vCPU with nothing
+    /// in flight and nothing changed then costs no scan.
+    rescan: bool,
 }
 
 /// The GICv3 model of one VM.
@@ -114,6 +118,7 @@ impl Vgic {
                 asleep: true,
                 slots: [None; MAX_LIST_REGISTERS],
                 injected: 0,
+                rescan: true,
             })
             .collect();
         let spi_count = spi_count.div_ceil(32).saturating_mul(32).min(MAX_SPIS);
@@ -160,6 +165,7 @@ impl Vgic {
     /// A guest read. Reserved offsets read as zero; a width or alignment the register does
     /// not allow is refused.
     pub fn mmio_read(&mut self, region: GicRegion, offset: u64, width: AccessWidth) -> Result<u64, MmioError> {
+        self.rescan_all();
         let result = match region {
             GicRegion::Distributor => self.gicd_read(offset, width),
             GicRegion::Redistributor { vcpu } => self.gicr_read(vcpu, offset, width),
@@ -178,6 +184,7 @@ impl Vgic {
         value: u64,
     ) -> Result<(), MmioError> {
         let value = value & width.mask();
+        self.rescan_all();
         let result = match region {
             GicRegion::Distributor => self.gicd_write(offset, width, value),
             GicRegion::Redistributor { vcpu } => self.gicr_write(vcpu, offset, width, value),
@@ -223,11 +230,22 @@ impl Vgic {
         }
     }
 
+    /// Every vCPU's next flush looks at every interrupt again.
+    fn rescan_all(&mut self) {
+        for vcpu in &mut self.vcpus {
+            vcpu.rescan = true;
+        }
+    }
+
     /// Changes one interrupt and kicks the vCPU it became newly deliverable to.
     fn with_irq(&mut self, owner: usize, intid: u32, change: impl FnOnce(&mut Irq)) {
         let before = self.fresh_target(owner, intid);
         let Some(irq) = self.irq_mut(owner, intid) else { return };
+        let old = *irq;
         change(irq);
+        if *irq != old {
+            self.rescan_all();
+        }
         if let Some(vcpu) = self.fresh_target(owner, intid).filter(|&v| before != Some(v)) {
             self.kicks |= 1 << vcpu;
         }
@@ -236,6 +254,7 @@ impl Vgic {
     /// Runs a change that may affect many interrupts (group enables, redistributor wake,
     /// routing) and kicks every vCPU that has something deliverable only afterwards.
     fn with_kicks_for_all(&mut self, change: impl FnOnce(&mut Self)) {
+        self.rescan_all();
         let before = self.deliverable_mask();
         change(self);
         self.kicks |= self.deliverable_mask() & !before;
