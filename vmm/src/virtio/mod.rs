@@ -1,0 +1,9 @@
+//! Virtio devices for guests: guest memory access, split virtqueues, the virtio-mmio transport.
+//!
+//! See `docs/virtio.md` for the design and the error policy.
+
+pub mod error;
+pub mod memory;
+pub mod queue;
+#[cfg(test)]
+mod testing;

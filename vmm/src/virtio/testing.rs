@@ -1,0 +1,109 @@
+//! Test helpers: the driver's side of a split virtqueue in a `VecMemory`.
+
+use alloc::vec::Vec;
+
+use super::memory::{GuestMemory, VecMemory};
+use super::queue::{DESC_F_NEXT, DESC_F_WRITE};
+
+/// Guest memory of the tests: 1 MiB at the start of guest RAM.
+pub const RAM: u64 = 0x4000_0000;
+pub const RAM_BYTES: usize = 1 << 20;
+/// Where test buffers go (the rings live below).
+pub const BUFFERS: u64 = RAM + 0x8_0000;
+
+pub fn memory() -> VecMemory {
+    VecMemory::new(RAM, RAM_BYTES)
+}
+
+/// A driver's view of one queue: the rings it allocated and the indices it keeps.
+#[derive(Clone, Debug)]
+pub struct DriverQueue {
+    pub desc: u64,
+    pub avail: u64,
+    pub used: u64,
+    pub size: u16,
+    avail_idx: u16,
+    next_desc: u16,
+    used_seen: u16,
+}
+
+impl DriverQueue {
+    /// Rings for `size` entries laid out from `base` (which must be 16-byte aligned).
+    pub fn new(base: u64, size: u16) -> Self {
+        let desc = base;
+        let avail = desc + 16 * u64::from(size);
+        let used = (avail + 6 + 2 * u64::from(size)).next_multiple_of(4);
+        Self { desc, avail, used, size, avail_idx: 0, next_desc: 0, used_seen: 0 }
+    }
+
+    pub fn write_desc(&self, mem: &mut VecMemory, index: u16, addr: u64, len: u32, flags: u16, next: u16) {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&addr.to_le_bytes());
+        bytes[8..12].copy_from_slice(&len.to_le_bytes());
+        bytes[12..14].copy_from_slice(&flags.to_le_bytes());
+        bytes[14..].copy_from_slice(&next.to_le_bytes());
+        mem.write(self.desc + 16 * u64::from(index), &bytes).unwrap();
+    }
+
+    /// Puts `head` in the available ring and publishes it.
+    pub fn publish(&mut self, mem: &mut VecMemory, head: u16) {
+        let slot = u64::from(self.avail_idx % self.size);
+        mem.write_u16(self.avail + 4 + 2 * slot, head).unwrap();
+        self.avail_idx = self.avail_idx.wrapping_add(1);
+        mem.write_u16(self.avail + 2, self.avail_idx).unwrap();
+    }
+
+    /// Sets the available index directly (hostile tests).
+    pub fn set_avail_idx(&mut self, mem: &mut VecMemory, idx: u16) {
+        self.avail_idx = idx;
+        mem.write_u16(self.avail + 2, idx).unwrap();
+    }
+
+    /// Writes a chain of (address, length, device-writable) buffers into the next free
+    /// descriptors, publishes it, and returns its head.
+    pub fn add_chain(&mut self, mem: &mut VecMemory, buffers: &[(u64, u32, bool)]) -> u16 {
+        let head = self.next_desc % self.size;
+        for (i, &(addr, len, writable)) in buffers.iter().enumerate() {
+            let index = (self.next_desc + i as u16) % self.size;
+            let last = i + 1 == buffers.len();
+            let flags = if writable { DESC_F_WRITE } else { 0 } | if last { 0 } else { DESC_F_NEXT };
+            self.write_desc(mem, index, addr, len, flags, (index + 1) % self.size);
+        }
+        self.next_desc = self.next_desc.wrapping_add(buffers.len() as u16);
+        self.publish(mem, head);
+        head
+    }
+
+    /// Used entries (id, len) the device added since the last call.
+    pub fn take_used(&mut self, mem: &mut VecMemory) -> Vec<(u32, u32)> {
+        let used_idx = self.used_idx(mem);
+        let mut entries = Vec::new();
+        while self.used_seen != used_idx {
+            let slot = u64::from(self.used_seen % self.size);
+            let id = mem.read_u32(self.used + 4 + 8 * slot).unwrap();
+            let len = mem.read_u32(self.used + 8 + 8 * slot).unwrap();
+            entries.push((id, len));
+            self.used_seen = self.used_seen.wrapping_add(1);
+        }
+        entries
+    }
+
+    pub fn used_idx(&self, mem: &mut VecMemory) -> u16 {
+        mem.read_u16(self.used + 2).unwrap()
+    }
+
+    /// The driver's avail flags (VRING_AVAIL_F_NO_INTERRUPT).
+    pub fn set_avail_flags(&self, mem: &mut VecMemory, flags: u16) {
+        mem.write_u16(self.avail, flags).unwrap();
+    }
+
+    /// EVENT_IDX: interrupt me once the used index passes `index`.
+    pub fn set_used_event(&self, mem: &mut VecMemory, index: u16) {
+        mem.write_u16(self.avail + 4 + 2 * u64::from(self.size), index).unwrap();
+    }
+
+    /// EVENT_IDX: the index at which the device wants the next notification.
+    pub fn avail_event(&self, mem: &mut VecMemory) -> u16 {
+        mem.read_u16(self.used + 4 + 8 * u64::from(self.size)).unwrap()
+    }
+}
