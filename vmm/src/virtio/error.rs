@@ -59,9 +59,15 @@ impl From<MemoryError> for QueueError {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestError {
     /// Fewer device-readable bytes than the request needs.
-    ReadableTooShort { needed: u32, available: u32 },
+    ReadableTooShort {
+        needed: u32,
+        available: u32,
+    },
     /// Fewer device-writable bytes than the request needs.
-    WritableTooShort { needed: u32, available: u32 },
+    WritableTooShort {
+        needed: u32,
+        available: u32,
+    },
     /// Device-writable buffers in a request that must only be read (or the reverse).
     UnexpectedWritable,
     UnexpectedReadable,
@@ -93,9 +99,15 @@ pub enum TransportError {
 pub enum GuestError {
     Transport(TransportError),
     /// A queue's configuration or contents; the device needs a reset.
-    Queue { queue: u16, error: QueueError },
+    Queue {
+        queue: u16,
+        error: QueueError,
+    },
     /// A request's layout; the device needs a reset.
-    Request { queue: u16, error: RequestError },
+    Request {
+        queue: u16,
+        error: RequestError,
+    },
 }
 
 impl GuestError {

@@ -2,8 +2,10 @@
 //!
 //! See `docs/virtio.md` for the design and the error policy.
 
+pub mod device;
 pub mod error;
 pub mod memory;
+pub mod mmio;
 pub mod queue;
 #[cfg(test)]
 mod testing;

@@ -1,9 +1,10 @@
-//! Test helpers: the driver's side of a split virtqueue in a `VecMemory`.
+//! Test helpers: the driver's side of a split virtqueue in a `VecMemory`, and an interrupt line.
 
 use alloc::vec::Vec;
 
 use super::memory::{GuestMemory, VecMemory};
 use super::queue::{DESC_F_NEXT, DESC_F_WRITE};
+use crate::bus::InterruptSink;
 
 /// Guest memory of the tests: 1 MiB at the start of guest RAM.
 pub const RAM: u64 = 0x4000_0000;
@@ -105,5 +106,22 @@ impl DriverQueue {
     /// EVENT_IDX: the index at which the device wants the next notification.
     pub fn avail_event(&self, mem: &mut VecMemory) -> u16 {
         mem.read_u16(self.used + 4 + 8 * u64::from(self.size)).unwrap()
+    }
+}
+/// An interrupt controller that remembers every level driven.
+#[derive(Default, Debug)]
+pub struct Line {
+    pub events: Vec<(u32, bool)>,
+}
+
+impl Line {
+    pub fn high(&self) -> bool {
+        self.events.last().is_some_and(|&(_, high)| high)
+    }
+}
+
+impl InterruptSink for Line {
+    fn set_spi_level(&mut self, intid: u32, high: bool) {
+        self.events.push((intid, high));
     }
 }

@@ -194,7 +194,12 @@ impl DescriptorChain {
 
     /// The guest pieces of [offset, offset + len) of the readable or writable part: each
     /// as (guest address, range in the caller's buffer).
-    fn pieces(&self, writable: bool, offset: u32, len: usize) -> impl Iterator<Item = (u64, core::ops::Range<usize>)> + '_ {
+    fn pieces(
+        &self,
+        writable: bool,
+        offset: u32,
+        len: usize,
+    ) -> impl Iterator<Item = (u64, core::ops::Range<usize>)> + '_ {
         let mut skip = u64::from(offset);
         let mut done = 0usize;
         self.segments.iter().filter(move |s| s.writable == writable).filter_map(move |segment| {

@@ -177,10 +177,12 @@ fn indirect_rules_are_enforced() {
         (BUFFERS, 0, DESC_F_INDIRECT, QueueError::IndirectTableLength { len: 0 }),
         (BUFFERS, 17, DESC_F_INDIRECT, QueueError::IndirectTableLength { len: 17 }),
         (BUFFERS, 16 * 1025, DESC_F_INDIRECT, QueueError::IndirectTableLength { len: 16 * 1025 }),
-        (RAM + RAM_BYTES as u64 - 16, 32, DESC_F_INDIRECT, QueueError::BufferOutsideMemory {
-            ipa: RAM + RAM_BYTES as u64 - 16,
-            len: 32,
-        }),
+        (
+            RAM + RAM_BYTES as u64 - 16,
+            32,
+            DESC_F_INDIRECT,
+            QueueError::BufferOutsideMemory { ipa: RAM + RAM_BYTES as u64 - 16, len: 32 },
+        ),
         (u64::MAX - 15, 32, DESC_F_INDIRECT, QueueError::BufferOutsideMemory { ipa: u64::MAX - 15, len: 32 }),
     ];
     for (addr, len, flags, error) in cases {
