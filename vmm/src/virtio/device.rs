@@ -24,6 +24,11 @@ pub const VIRTIO_F_VERSION_1: u64 = 1 << 32;
 /// Bits 24..=41 belong to the transport and queues; a backend's own bits there are dropped.
 pub const TRANSPORT_FEATURES: u64 = ((1 << 42) - 1) & !((1 << 24) - 1);
 
+/// Queue `queue`'s bit in a queue mask ([`VirtioDevice::host_work`]); 0 past bit 31.
+pub fn queue_bit(queue: u16) -> u32 {
+    1u32.checked_shl(u32::from(queue)).unwrap_or(0)
+}
+
 /// One virtio device type, as the transport drives it.
 pub trait VirtioDevice: Send {
     /// A short name for statistics and logs ("virtio-rng").
@@ -58,8 +63,11 @@ pub trait VirtioDevice: Send {
     /// buffers (console input not yet delivered, say) may be kept.
     fn reset(&mut self);
 
-    /// Queues (bit n = queue n) with work from the host side, such as console input waiting
-    /// for receive buffers: the transport serves them without a guest notification.
+    /// Queues (bit n = queue n) with new work from the host side since they were last
+    /// served, such as console input that arrived: the transport serves them without a
+    /// guest notification. A backend clears a queue's bit when it serves that queue, even
+    /// if it could not finish (no receive buffers): the guest's next notification brings
+    /// it back. A bit that stayed set would keep the device's task busy.
     fn host_work(&self) -> u32 {
         0
     }

@@ -2,10 +2,12 @@
 //!
 //! See `docs/virtio.md` for the design and the error policy.
 
+pub mod console;
 pub mod device;
 pub mod error;
 pub mod memory;
 pub mod mmio;
 pub mod queue;
+pub mod rng;
 #[cfg(test)]
 mod testing;

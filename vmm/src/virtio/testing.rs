@@ -2,9 +2,11 @@
 
 use alloc::vec::Vec;
 
+use super::device::VirtioDevice;
 use super::memory::{GuestMemory, VecMemory};
+use super::mmio::VirtioMmio;
 use super::queue::{DESC_F_NEXT, DESC_F_WRITE};
-use crate::bus::InterruptSink;
+use crate::bus::{InterruptSink, MmioDevice};
 
 /// Guest memory of the tests: 1 MiB at the start of guest RAM.
 pub const RAM: u64 = 0x4000_0000;
@@ -124,4 +126,51 @@ impl InterruptSink for Line {
     fn set_spi_level(&mut self, intid: u32, high: bool) {
         self.events.push((intid, high));
     }
+}
+
+/// Rings of queue n start here: 64 KiB apart from RAM, below [`BUFFERS`].
+pub fn ring_base(queue: usize) -> u64 {
+    RAM + 0x1_0000 * queue as u64
+}
+
+/// Probes and starts any device as Linux's virtio_mmio does: reset, ACKNOWLEDGE, DRIVER,
+/// the offered features among `wanted`, FEATURES_OK, every queue (at its maximum size, at
+/// most 256, rings at [`ring_base`]), DRIVER_OK. Returns the driver's queues.
+pub fn start_device<D: VirtioDevice>(dev: &mut VirtioMmio<D>, line: &mut Line, wanted: u64) -> Vec<DriverQueue> {
+    use crate::bus::AccessWidth::Word;
+    let mut wr = |dev: &mut VirtioMmio<D>, offset: u64, value: u64| dev.write(offset, Word, value, line).unwrap();
+    let rd = |dev: &mut VirtioMmio<D>, offset: u64| dev.read(offset, Word, &mut Line::default()).unwrap();
+    assert_eq!(rd(dev, 0x000), u64::from(crate::virtio::mmio::MAGIC));
+    wr(dev, 0x070, 0);
+    wr(dev, 0x070, 1);
+    wr(dev, 0x070, 3);
+    wr(dev, 0x014, 1);
+    let offered = rd(dev, 0x010) << 32;
+    wr(dev, 0x014, 0);
+    let accepted = (offered | rd(dev, 0x010)) & wanted;
+    wr(dev, 0x024, 1);
+    wr(dev, 0x020, accepted >> 32);
+    wr(dev, 0x024, 0);
+    wr(dev, 0x020, accepted & 0xffff_ffff);
+    wr(dev, 0x070, 0xb);
+    assert_eq!(rd(dev, 0x070), 0xb, "features accepted");
+    let mut queues = Vec::new();
+    for index in 0.. {
+        wr(dev, 0x030, index);
+        let max = rd(dev, 0x034) as u16;
+        if max == 0 {
+            break;
+        }
+        let size = max.min(256);
+        let driver = DriverQueue::new(ring_base(index as usize), size);
+        wr(dev, 0x038, u64::from(size));
+        for (low, address) in [(0x080, driver.desc), (0x090, driver.avail), (0x0a0, driver.used)] {
+            wr(dev, low, address & 0xffff_ffff);
+            wr(dev, low + 4, address >> 32);
+        }
+        wr(dev, 0x044, 1);
+        queues.push(driver);
+    }
+    wr(dev, 0x070, 0xf);
+    queues
 }

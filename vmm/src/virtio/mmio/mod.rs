@@ -158,7 +158,13 @@ impl<D: VirtioDevice> VirtioMmio<D> {
     /// Whether [`VirtioMmio::process`] has something to do: queues notified or host work,
     /// on a device the driver has started and that is not broken or failed.
     pub fn needs_processing(&self) -> bool {
-        self.running() && (self.notified | self.device.host_work()) & self.queue_mask() != 0
+        self.running() && self.pending() != 0
+    }
+
+    /// Ready queues that were notified or have host work.
+    fn pending(&self) -> u32 {
+        let ready = self.queues.iter().enumerate().filter(|(_, q)| q.is_ready()).fold(0, |mask, (i, _)| mask | 1 << i);
+        (self.notified | self.device.host_work()) & ready
     }
 
     /// Serves notified queues and queues with host work, then signals used buffers. Run by
@@ -168,11 +174,11 @@ impl<D: VirtioDevice> VirtioMmio<D> {
         if !self.running() {
             return false;
         }
-        let pending = (self.notified | self.device.host_work()) & self.queue_mask();
+        let pending = self.pending();
         self.notified = 0;
         let mut signal = false;
         for index in 0..self.queues.len() {
-            let Some(queue) = self.queues.get_mut(index).filter(|q| pending & (1 << index) != 0 && q.is_ready()) else {
+            let Some(queue) = self.queues.get_mut(index).filter(|_| pending & (1 << index) != 0) else {
                 continue;
             };
             let mut io = QueueIo::new(&mut *queue, &mut *mem, CHAINS_PER_PASS);
@@ -215,11 +221,6 @@ impl<D: VirtioDevice> VirtioMmio<D> {
 
     fn running(&self) -> bool {
         self.status & (STATUS_DRIVER_OK | STATUS_FAILED) == STATUS_DRIVER_OK && !self.broken
-    }
-
-    fn queue_mask(&self) -> u32 {
-        // At most MAX_QUEUES = 32 queues.
-        u32::MAX.checked_shr(32 - self.queues.len() as u32).unwrap_or(0)
     }
 
     fn offered_features(&self) -> u64 {

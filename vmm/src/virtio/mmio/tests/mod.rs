@@ -68,6 +68,7 @@ impl VirtioDevice for Reverse {
         self.host_work
     }
     fn process_queue(&mut self, queue: u16, io: &mut QueueIo<'_>) -> Result<(), BackendError> {
+        self.host_work &= !crate::virtio::device::queue_bit(queue);
         while let Some(chain) = io.pop()? {
             if queue == 0 {
                 let mut bytes = vec![0; chain.readable_len() as usize];
