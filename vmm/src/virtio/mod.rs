@@ -2,6 +2,7 @@
 //!
 //! See `docs/virtio.md` for the design and the error policy.
 
+pub mod block;
 pub mod console;
 pub mod device;
 pub mod error;
