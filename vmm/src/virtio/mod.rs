@@ -6,6 +6,8 @@ pub mod block;
 pub mod console;
 pub mod device;
 pub mod error;
+#[cfg(test)]
+mod fuzz;
 pub mod memory;
 pub mod mmio;
 pub mod queue;

@@ -77,6 +77,22 @@ impl DriverQueue {
         head
     }
 
+    /// Writes the buffers as an indirect table at `table` and publishes one INDIRECT
+    /// descriptor for it; returns its head.
+    pub fn add_indirect(&mut self, mem: &mut VecMemory, table: u64, buffers: &[(u64, u32, bool)]) -> u16 {
+        let table_queue = DriverQueue { desc: table, ..DriverQueue::new(table, buffers.len() as u16) };
+        for (i, &(addr, len, writable)) in buffers.iter().enumerate() {
+            let last = i + 1 == buffers.len();
+            let flags = if writable { DESC_F_WRITE } else { 0 } | if last { 0 } else { DESC_F_NEXT };
+            table_queue.write_desc(mem, i as u16, addr, len, flags, i as u16 + 1);
+        }
+        let head = self.next_desc % self.size;
+        self.write_desc(mem, head, table, 16 * buffers.len() as u32, super::queue::DESC_F_INDIRECT, 0);
+        self.next_desc = self.next_desc.wrapping_add(1);
+        self.publish(mem, head);
+        head
+    }
+
     /// Used entries (id, len) the device added since the last call.
     pub fn take_used(&mut self, mem: &mut VecMemory) -> Vec<(u32, u32)> {
         let used_idx = self.used_idx(mem);
