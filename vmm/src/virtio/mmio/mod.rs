@@ -11,13 +11,14 @@
 //! guest writes Status = 0. Register misuse is ignored. Either way the error is counted,
 //! and the first one is kept for the kernel to log once ([`VirtioMmio::take_error_report`]).
 
+mod config;
 mod registers;
 #[cfg(test)]
 mod tests;
 
 use alloc::vec::Vec;
 
-use registers::CONFIG;
+use config::CONFIG;
 pub use registers::{
     INTERRUPT_CONFIG_CHANGE, INTERRUPT_USED_BUFFER, MAGIC, STATUS_ACKNOWLEDGE, STATUS_DRIVER, STATUS_DRIVER_OK,
     STATUS_FAILED, STATUS_FEATURES_OK, STATUS_NEEDS_RESET, VENDOR,
@@ -153,6 +154,12 @@ impl<D: VirtioDevice> VirtioMmio<D> {
         let error = self.first_error.take();
         self.error_reported |= error.is_some();
         error
+    }
+
+    /// Queues the guest notified that [`VirtioMmio::process`] has not served yet (bit n =
+    /// queue n), for tracing; [`VirtioMmio::needs_processing`] is what decides a wake-up.
+    pub fn notified_queues(&self) -> u32 {
+        self.notified
     }
 
     /// Whether [`VirtioMmio::process`] has something to do: queues notified or host work,
@@ -296,40 +303,6 @@ impl<D: VirtioDevice> VirtioMmio<D> {
                 self.raise(INTERRUPT_CONFIG_CHANGE, irq);
             }
         }
-    }
-
-    /// Config space: any width, naturally aligned, inside the backend's config.
-    fn config_range(&mut self, offset: u64, width: AccessWidth) -> Result<Option<core::ops::Range<usize>>, MmioError> {
-        if !offset.is_multiple_of(width.bytes()) {
-            return Err(MmioError::BadRegister);
-        }
-        let start = usize::try_from(offset).map_err(|_| MmioError::BadRegister)?;
-        let end = start.saturating_add(width.bytes() as usize);
-        if end > self.device.config().len() {
-            self.violation(TransportError::ConfigOutOfRange { offset: offset.saturating_add(CONFIG) });
-            return Ok(None);
-        }
-        Ok(Some(start..end))
-    }
-
-    fn read_config(&mut self, offset: u64, width: AccessWidth) -> Result<u64, MmioError> {
-        let Some(range) = self.config_range(offset, width)? else {
-            return Ok(width.mask()); // what reading nothing looks like on a bus
-        };
-        let bytes = self.device.config().get(range).unwrap_or(&[]);
-        Ok(bytes.iter().rev().fold(0, |value, &byte| value << 8 | u64::from(byte)))
-    }
-
-    fn write_config(&mut self, offset: u64, width: AccessWidth, value: u64) -> Result<(), MmioError> {
-        let Some(range) = self.config_range(offset, width)? else {
-            return Ok(());
-        };
-        let bytes = value.to_le_bytes();
-        let data = bytes.get(..range.len()).unwrap_or(&[]);
-        if !self.device.write_config(range.start, data) {
-            self.violation(TransportError::ConfigWriteRefused { offset: offset.saturating_add(CONFIG) });
-        }
-        Ok(())
     }
 }
 

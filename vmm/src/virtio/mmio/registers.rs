@@ -34,8 +34,6 @@ pub const SHM_LEN_HIGH: u64 = 0x0b4;
 pub const SHM_BASE_LOW: u64 = 0x0b8;
 pub const SHM_BASE_HIGH: u64 = 0x0bc;
 pub const CONFIG_GENERATION: u64 = 0x0fc;
-/// The device-specific configuration space starts here.
-pub const CONFIG: u64 = 0x100;
 
 /// "virt" in little-endian.
 pub const MAGIC: u32 = 0x7472_6976;

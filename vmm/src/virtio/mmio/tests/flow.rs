@@ -18,8 +18,10 @@ fn notify_process_used_interrupt_ack() {
 
     wr(&mut dev, &mut line, QUEUE_NOTIFY, 0);
     assert!(dev.needs_processing());
+    assert_eq!(dev.notified_queues(), 1);
     assert!(line.events.is_empty(), "QueueNotify only records");
     assert!(!dev.process(&mut mem, &mut line), "no work left");
+    assert_eq!(dev.notified_queues(), 0);
     assert_eq!(queues[0].take_used(&mut mem), [(u32::from(head), 3)]);
     assert_eq!(&mem.bytes()[0x8_0100..0x8_0103], b"cba");
     assert_eq!(line.events, [(INTID, true)]);
