@@ -17,3 +17,4 @@ pub mod ram;
 pub mod stage2;
 pub mod sysreg;
 pub mod vgic;
+pub mod virtio;

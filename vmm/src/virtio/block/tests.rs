@@ -1,0 +1,235 @@
+//! Block tests: requests of each type, ranges, read-only stores, I/O errors, broken requests.
+
+use super::*;
+use crate::bus::AccessWidth::Word;
+use crate::bus::MmioDevice;
+use crate::virtio::device::{VIRTIO_F_INDIRECT_DESC, VIRTIO_F_VERSION_1};
+use crate::virtio::memory::{GuestMemory, VecMemory};
+use crate::virtio::mmio::{VirtioMmio, STATUS_NEEDS_RESET};
+use crate::virtio::queue::DESC_F_INDIRECT;
+use crate::virtio::testing::{memory, start_device, DriverQueue, Line, BUFFERS};
+
+const DISK_SECTORS: u64 = 256;
+const HEADER: u64 = BUFFERS;
+const DATA: u64 = BUFFERS + 0x1000;
+const STATUS: u64 = BUFFERS + 0x800;
+
+struct Setup<S: BlockStore> {
+    dev: VirtioMmio<VirtioBlock<S>>,
+    queue: DriverQueue,
+    mem: VecMemory,
+    line: Line,
+}
+
+fn disk(read_only: bool) -> MemoryStore {
+    let bytes = (0..DISK_SECTORS as usize * 512).map(|i| (i / 512) as u8).collect();
+    MemoryStore::new(bytes, read_only)
+}
+
+fn setup<S: BlockStore>(store: S, features: u64) -> Setup<S> {
+    let mut dev = VirtioMmio::new(VirtioBlock::new(store, b"keel-disk-0"), 50);
+    let mut line = Line::default();
+    let queue = start_device(&mut dev, &mut line, VIRTIO_F_VERSION_1 | features).remove(0);
+    Setup { dev, queue, mem: memory(), line }
+}
+
+impl<S: BlockStore> Setup<S> {
+    fn header(&mut self, kind: u32, sector: u64) {
+        let mut header = [0u8; 16];
+        header[..4].copy_from_slice(&kind.to_le_bytes());
+        header[8..].copy_from_slice(&sector.to_le_bytes());
+        self.mem.write(HEADER, &header).unwrap();
+        self.mem.write(STATUS, &[0xee]).unwrap();
+    }
+
+    /// Posts a chain, runs the device, returns (used len, status byte).
+    fn request(&mut self, buffers: &[(u64, u32, bool)]) -> (u32, u8) {
+        let head = self.queue.add_chain(&mut self.mem, buffers);
+        self.dev.write(0x050, Word, 0, &mut self.line).unwrap();
+        self.dev.process(&mut self.mem, &mut self.line);
+        let used = self.queue.take_used(&mut self.mem);
+        assert_eq!(used.len(), 1);
+        assert_eq!(used[0].0, u32::from(head));
+        (used[0].1, self.mem.bytes()[(STATUS - self.mem.base()) as usize])
+    }
+
+    fn read(&mut self, sector: u64, len: u32) -> (u32, u8) {
+        self.header(VIRTIO_BLK_T_IN, sector);
+        self.request(&[(HEADER, 16, false), (DATA, len, true), (STATUS, 1, true)])
+    }
+
+    fn write(&mut self, sector: u64, len: u32) -> (u32, u8) {
+        self.header(VIRTIO_BLK_T_OUT, sector);
+        self.request(&[(HEADER, 16, false), (DATA, len, false), (STATUS, 1, true)])
+    }
+
+    fn data(&self, len: usize) -> &[u8] {
+        let start = (DATA - self.mem.base()) as usize;
+        &self.mem.bytes()[start..start + len]
+    }
+}
+
+#[test]
+fn identification_features_and_config() {
+    let mut s = setup(disk(false), 0);
+    assert_eq!(s.dev.read(0x008, Word, &mut s.line), Ok(2));
+    assert_eq!(s.dev.device().features(), VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_FLUSH);
+    // Linux reads the 64-bit capacity as two 32-bit halves.
+    assert_eq!(s.dev.read(0x100, Word, &mut s.line), Ok(DISK_SECTORS));
+    assert_eq!(s.dev.read(0x104, Word, &mut s.line), Ok(0));
+    assert_eq!(s.dev.read(0x10c, Word, &mut s.line), Ok(u64::from(SEG_MAX)));
+    assert_eq!(s.dev.read(0x138, Word, &mut s.line), Ok(0), "the whole config is there");
+    let s = setup(disk(true), 0);
+    assert_ne!(s.dev.device().features() & VIRTIO_BLK_F_RO, 0);
+}
+
+#[test]
+fn reads_and_writes_whole_sectors() {
+    let mut s = setup(disk(false), 0);
+    assert_eq!(s.read(3, 1024), (1025, VIRTIO_BLK_S_OK));
+    assert_eq!(&s.data(1024)[..2], &[3, 3]);
+    assert_eq!(s.data(1024)[512], 4);
+
+    let pattern: Vec<u8> = (0..1536u32).map(|i| (i % 253) as u8).collect();
+    s.mem.write(DATA, &pattern).unwrap();
+    assert_eq!(s.write(10, 1536), (1, VIRTIO_BLK_S_OK));
+    assert_eq!(&s.dev.device().store().bytes()[10 * 512..13 * 512], pattern);
+    let counters = s.dev.device().counters();
+    assert_eq!((counters.reads, counters.writes, counters.bytes_written, counters.failed), (1, 1, 1536, 0));
+}
+
+#[test]
+fn large_requests_move_in_chunks() {
+    let mut s = setup(disk(false), 0);
+    let len = 3 * CHUNK_BYTES as u32 / 2;
+    assert_eq!(s.read(100, len), (len + 1, VIRTIO_BLK_S_OK));
+    let data = s.data(len as usize).to_vec();
+    assert!(data.chunks(512).enumerate().all(|(i, sector)| sector.iter().all(|&b| b == (100 + i) as u8)));
+    s.mem.write(DATA, &vec![0x5a; len as usize]).unwrap();
+    assert_eq!(s.write(0, len), (1, VIRTIO_BLK_S_OK));
+    assert!(s.dev.device().store().bytes()[..len as usize].iter().all(|&b| b == 0x5a));
+}
+
+#[test]
+fn the_header_may_be_split_and_data_scattered() {
+    let mut s = setup(disk(false), 0);
+    s.header(VIRTIO_BLK_T_IN, 7);
+    let buffers =
+        [(HEADER, 5, false), (HEADER + 5, 11, false), (DATA + 0x800, 512, true), (DATA, 512, true), (STATUS, 1, true)];
+    assert_eq!(s.request(&buffers), (1025, VIRTIO_BLK_S_OK));
+    assert_eq!(s.mem.bytes()[(DATA + 0x800 - s.mem.base()) as usize], 7);
+    assert_eq!(s.data(1)[0], 8);
+}
+
+#[test]
+fn a_request_through_an_indirect_table_with_seg_max_segments() {
+    let mut s = setup(disk(false), VIRTIO_F_INDIRECT_DESC);
+    s.header(VIRTIO_BLK_T_IN, 0);
+    let table = DriverQueue::new(BUFFERS + 0x4_0000, 128);
+    let segments = SEG_MAX as u16;
+    table.write_desc(&mut s.mem, 0, HEADER, 16, crate::virtio::queue::DESC_F_NEXT, 1);
+    for i in 0..segments {
+        let flags = crate::virtio::queue::DESC_F_WRITE | crate::virtio::queue::DESC_F_NEXT;
+        table.write_desc(&mut s.mem, 1 + i, DATA + 512 * u64::from(i), 512, flags, 2 + i);
+    }
+    table.write_desc(&mut s.mem, segments + 1, STATUS, 1, crate::virtio::queue::DESC_F_WRITE, 0);
+    s.queue.write_desc(&mut s.mem, 0, table.desc, 16 * (u32::from(segments) + 2), DESC_F_INDIRECT, 0);
+    s.queue.publish(&mut s.mem, 0);
+    s.dev.write(0x050, Word, 0, &mut s.line).unwrap();
+    s.dev.process(&mut s.mem, &mut s.line);
+    assert_eq!(s.queue.take_used(&mut s.mem), [(0, 512 * SEG_MAX + 1)]);
+    assert_eq!(s.data(512 * SEG_MAX as usize)[512 * 125], 125);
+}
+
+#[test]
+fn bad_ranges_are_io_errors() {
+    let mut s = setup(disk(false), 0);
+    assert_eq!(s.read(DISK_SECTORS - 1, 1024).1, VIRTIO_BLK_S_IOERR, "past the end");
+    assert_eq!(s.read(u64::MAX, 512).1, VIRTIO_BLK_S_IOERR, "sector overflow");
+    assert_eq!(s.read(0, 100).1, VIRTIO_BLK_S_IOERR, "not whole sectors");
+    assert_eq!(s.write(DISK_SECTORS, 512).1, VIRTIO_BLK_S_IOERR);
+    assert_eq!(s.read(DISK_SECTORS - 1, 512).1, VIRTIO_BLK_S_OK, "the last sector");
+    assert_eq!(s.dev.device().counters().failed, 4);
+    assert!(!s.dev.needs_reset(), "a bad value is not a broken request");
+}
+
+#[test]
+fn a_read_only_store_refuses_writes() {
+    let mut s = setup(disk(true), VIRTIO_BLK_F_RO);
+    s.mem.write(DATA, &[0xff; 512]).unwrap();
+    assert_eq!(s.write(0, 512).1, VIRTIO_BLK_S_IOERR);
+    assert_eq!(s.dev.device().store().bytes()[0], 0);
+    assert_eq!(s.read(1, 512).1, VIRTIO_BLK_S_OK);
+}
+
+#[test]
+fn flush_get_id_and_unknown_types() {
+    let mut s = setup(disk(false), VIRTIO_BLK_F_FLUSH);
+    s.header(VIRTIO_BLK_T_FLUSH, 0);
+    assert_eq!(s.request(&[(HEADER, 16, false), (STATUS, 1, true)]), (1, VIRTIO_BLK_S_OK));
+    s.header(VIRTIO_BLK_T_GET_ID, 0);
+    assert_eq!(s.request(&[(HEADER, 16, false), (DATA, 20, true), (STATUS, 1, true)]), (21, VIRTIO_BLK_S_OK));
+    assert_eq!(&s.data(20)[..11], b"keel-disk-0");
+    assert_eq!(s.data(20)[11], 0);
+    s.header(13, 0); // WRITE_ZEROES, not offered
+    assert_eq!(s.request(&[(HEADER, 16, false), (STATUS, 1, true)]).1, VIRTIO_BLK_S_UNSUPP);
+}
+
+/// A store whose every operation fails.
+struct Broken;
+
+impl BlockStore for Broken {
+    fn sectors(&self) -> u64 {
+        DISK_SECTORS
+    }
+    fn read_only(&self) -> bool {
+        false
+    }
+    fn read(&mut self, _: u64, _: &mut [u8]) -> Result<(), IoError> {
+        Err(IoError)
+    }
+    fn write(&mut self, _: u64, _: &[u8]) -> Result<(), IoError> {
+        Err(IoError)
+    }
+    fn flush(&mut self) -> Result<(), IoError> {
+        Err(IoError)
+    }
+}
+
+#[test]
+fn store_errors_are_io_errors() {
+    let mut s = setup(Broken, 0);
+    assert_eq!(s.read(0, 512).1, VIRTIO_BLK_S_IOERR);
+    assert_eq!(s.write(0, 512).1, VIRTIO_BLK_S_IOERR);
+    s.header(VIRTIO_BLK_T_FLUSH, 0);
+    assert_eq!(s.request(&[(HEADER, 16, false), (STATUS, 1, true)]).1, VIRTIO_BLK_S_IOERR);
+    assert!(!s.dev.needs_reset());
+}
+
+#[test]
+fn requests_without_header_or_status_break_the_device() {
+    for buffers in [
+        vec![(HEADER, 8, false), (STATUS, 1, true)],
+        vec![(HEADER, 16, false)],
+        vec![(DATA, 512, true), (STATUS, 1, true)],
+    ] {
+        let mut s = setup(disk(false), 0);
+        s.header(VIRTIO_BLK_T_IN, 0);
+        s.queue.add_chain(&mut s.mem, &buffers);
+        s.dev.write(0x050, Word, 0, &mut s.line).unwrap();
+        s.dev.process(&mut s.mem, &mut s.line);
+        assert_eq!(s.dev.status() & STATUS_NEEDS_RESET, STATUS_NEEDS_RESET, "{buffers:?}");
+        assert!(s.queue.take_used(&mut s.mem).is_empty());
+    }
+}
+
+#[test]
+fn memory_store_rounds_down_and_checks_ranges() {
+    let mut store = MemoryStore::new(vec![1; 1000], false);
+    assert_eq!(store.sectors(), 1);
+    let mut buf = [0; 512];
+    assert_eq!(store.read(1, &mut buf), Err(IoError));
+    assert_eq!(store.read(u64::MAX, &mut buf), Err(IoError));
+    assert_eq!(store.write(0, &[2; 1024]), Err(IoError));
+    assert_eq!(store.read(0, &mut buf), Ok(()));
+}
