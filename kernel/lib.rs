@@ -10,6 +10,7 @@ extern crate alloc;
 pub mod cmdline;
 pub mod fs;
 pub mod mm;
+pub mod net;
 pub mod proc;
 pub mod sched;
 

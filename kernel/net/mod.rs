@@ -1,0 +1,3 @@
+//! The network: the host NIC and `wan`, the guest switch and `br0`, and the host services.
+
+pub mod switch;
