@@ -1,3 +1,5 @@
 //! The network: the host NIC and `wan`, the guest switch and `br0`, and the host services.
 
 pub mod switch;
+pub mod dhcpd;
+pub mod link;

@@ -1,8 +1,9 @@
 //! Virtio host drivers: the transports the DTB lists, found and handed to the driver of
-//! their device type (today the 9P share; later net and block).
+//! their device type (the 9P share, the host NIC).
 
 mod hal;
-mod irq;
+pub mod irq;
+pub mod net;
 mod p9;
 
 pub use hal::KeelHal;
@@ -59,6 +60,7 @@ pub fn init(platform: &Platform<'_>) {
     for found in discover(platform) {
         match found.device_type() {
             DeviceType::_9P => p9::start(found),
+            DeviceType::Network => net::start(found),
             other => log::info!("virtio: no driver for {other:?} at {:#x}", found.device.base),
         }
     }
