@@ -3,3 +3,6 @@
 pub mod switch;
 pub mod dhcpd;
 pub mod link;
+pub mod http;
+pub mod status;
+pub mod forward;
