@@ -95,6 +95,7 @@ extern "C" fn keel_primary_main(dtb_pa: u64, phys_base: u64) -> ! {
     }
     crate::exec::spawn(console::feed_readers());
     crate::virtio::init(&platform);
+    crate::net::start(&platform);
     start_init(&platform);
     smp::idle_loop()
 }

@@ -49,6 +49,10 @@ impl HostPort {
     pub fn set_waker(&self, waker: &Waker) {
         SWITCH.lock().set_waker(self.id, waker);
     }
+
+    pub fn has_frames(&self) -> bool {
+        SWITCH.lock().has_frames(self.id)
+    }
 }
 
 impl Link for HostPort {

@@ -69,6 +69,11 @@ impl HttpServer {
         Self { connections, served: 0, aborted: 0 }
     }
 
+    /// Whether a connection has bytes of a request to read (a page may be needed).
+    pub fn pending(&self, sockets: &SocketSet<'static>) -> bool {
+        self.connections.iter().any(|c| c.reply.is_none() && sockets.get::<Socket>(c.handle).can_recv())
+    }
+
     /// Serves what the sockets have; `page` answers a parsed request. Returns whether
     /// anything happened.
     pub fn poll(&mut self, sockets: &mut SocketSet<'static>, now_ns: u64, page: &mut dyn FnMut(&Request) -> Page) -> bool {

@@ -62,6 +62,11 @@ pub fn case_options(case: &Case) -> Result<RunOptions, String> {
     match options::parse_run_args(case.args)? {
         Parsed::Run(mut options) => {
             options.timeout.get_or_insert(CASE_TIMEOUT);
+            // Cases run side by side: none takes the default status-page port of the
+            // machine unless it asks for a port (the network cases pick free ones).
+            if !case.args.iter().any(|arg| arg.starts_with("--http-port")) {
+                options.http_port = None;
+            }
             Ok(options)
         }
         Parsed::Help => Err("a case's args ask for --help".into()),
