@@ -1,6 +1,7 @@
 //! The system calls of the user ABI (keel-abi): argument checks and dispatch.
 
 mod fs;
+mod net;
 mod vm;
 
 use crate::arch::exception::TrapFrame;
@@ -68,6 +69,10 @@ fn handle(process: &Arc<Process>, number: u64, a: [u64; 6]) -> Result<u64, Error
         call::READDIR => fs::readdir(process, a[0], a[1], a[2]),
         call::CHDIR => fs::chdir(process, a[0], a[1]),
         call::GETCWD => fs::getcwd(process, a[0], a[1]),
+        call::NET_STATUS => net::status(process, a[0], a[1], a[2]),
+        call::NET_FORWARD_ADD => net::forward_add(a[0], a[1], a[2]),
+        call::NET_FORWARD_DEL => net::forward_del(a[0]),
+        call::NET_PING => net::ping(a[0], a[1]),
         _ => Err(Error::NoSuchCall),
     }
 }
