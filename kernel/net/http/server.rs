@@ -113,9 +113,13 @@ impl HttpServer {
                     Parsed::Incomplete => None,
                     Parsed::Done(request) => {
                         let (code, content_type, body) = page(&request);
+                        log::info!("http: {code} {:?} {}", request.method, request.path);
                         Some(request::response(code, content_type, &body, request.method == Method::Head))
                     }
-                    Parsed::Refused(code) => Some(error(code)),
+                    Parsed::Refused(code) => {
+                        log::info!("http: {code} refused");
+                        Some(error(code))
+                    }
                 };
                 if reply.is_some() {
                     self.served += 1;

@@ -10,6 +10,7 @@ mod cases;
 mod expect;
 mod files;
 mod guests;
+mod net;
 
 use crate::image::{self, Images};
 use crate::options::{self, Parsed, RunOptions};
@@ -179,6 +180,7 @@ fn run_case(case: &Case, images: &Images, unbootable: Option<&str>) -> CaseResul
 enum Job {
     Plain(&'static Case),
     Shared(&'static files::ShareCase),
+    Net(&'static net::NetCase),
 }
 
 impl Job {
@@ -186,6 +188,7 @@ impl Job {
         match self {
             Job::Plain(case) => case.name,
             Job::Shared(shared) => shared.name,
+            Job::Net(case) => case.name,
         }
     }
 
@@ -193,12 +196,14 @@ impl Job {
         match self {
             Job::Plain(case) => guests::GUEST_CASES.iter().any(|guest| guest.name == case.name),
             Job::Shared(shared) => shared.guest,
+            Job::Net(case) => case.guest,
         }
     }
 
     fn run(&self, images: &Images, unbootable: Option<&str>) -> CaseResult {
         let shared = match self {
             Job::Plain(case) => return run_case(case, images, unbootable),
+            Job::Net(case) => return run_net_case(case, images, unbootable),
             Job::Shared(shared) => shared,
         };
         let failed = |why: String| CaseResult {
@@ -224,6 +229,29 @@ impl Job {
         };
         let _ = std::fs::remove_dir_all(&dir);
         result
+    }
+}
+
+/// Runs a network case: Keel with a free port of the machine forwarded to its status
+/// page, and the case's outside part on a thread meanwhile.
+fn run_net_case(case: &net::NetCase, images: &Images, unbootable: Option<&str>) -> CaseResult {
+    let failed = |why: String| CaseResult { passed: false, report: format!("systest: {} ... FAILED: {why}\n", case.name) };
+    if let Some(why) = unbootable {
+        return failed(why.to_string());
+    }
+    let port = match net::free_port() {
+        Ok(port) => port,
+        Err(error) => return failed(error),
+    };
+    let plain = (case.prepare)(port);
+    let outside = case.outside;
+    let helper = std::thread::spawn(move || outside(port));
+    let result = run_case(&plain, images, None);
+    let outside_result = helper.join().unwrap_or_else(|_| Err("the outside part panicked".into()));
+    match outside_result {
+        Err(why) if result.passed => failed(format!("from the machine, port {port}: {why}")),
+        Err(why) => CaseResult { passed: false, report: format!("{}    from the machine, port {port}: {why}\n", result.report) },
+        Ok(()) => result,
     }
 }
 
@@ -314,7 +342,7 @@ pub fn command(args: &[String]) -> u8 {
         }
     };
     let matches = |job: &Job| args.filter.as_deref().is_none_or(|f| job.name().contains(f));
-    let shared = files::SHARE_CASES.iter().map(Job::Shared);
+    let shared = files::SHARE_CASES.iter().map(Job::Shared).chain(net::NET_CASES.iter().map(Job::Net));
     let all = cases::CASES.iter().chain(files::FILE_CASES).map(Job::Plain).chain(shared.clone().filter(|job| !job.is_guest_case()));
     let plain = all.filter(matches);
     let with_guests: Vec<Job> =
