@@ -65,6 +65,9 @@ extern "C" fn keel_primary_main(dtb_pa: u64, phys_base: u64) -> ! {
     }
     let options = Options::parse(platform.bootargs.unwrap_or(""));
     logger::init(logger::level_named(options.log_level));
+    if let Some(leaves) = options.stage2_leaves {
+        crate::vm::memory::set_stage2_leaves(leaves);
+    }
 
     setup_memory(&platform, dtb_pa, dtb.len() as u64, phys_base);
     setup_interrupts(&platform);

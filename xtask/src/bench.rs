@@ -298,9 +298,10 @@ fn bare_guest_boot(cpu: &str) -> Result<(Duration, Option<f64>), String> {
 
 /// Seconds from typing `vm start linux` to the guest's marker line under Keel, and the
 /// kernel's report of the guest's exits by class (after the guest powers itself off).
-fn keel_guest_boot(cpu: &str, images: &Images) -> Result<(Duration, Option<f64>, Option<String>), String> {
+fn keel_guest_boot(cpu: &str, stage2: &str, images: &Images) -> Result<(Duration, Option<f64>, Option<String>), String> {
     use crate::typing::Step::{Type, TypeAfter, WaitFor};
-    let args = ["--cpu", cpu, "--smp", "2", "--timeout", "300", "--append", "keel.log=info"];
+    let append = format!("keel.log=info keel.stage2={stage2}");
+    let args = ["--cpu", cpu, "--smp", "2", "--timeout", "300", "--append", &append];
     let options: RunOptions = match options::parse_run_args(&args)? {
         Parsed::Run(options) => options,
         Parsed::Help => unreachable!("no --help in fixed arguments"),
@@ -325,9 +326,8 @@ fn keel_guest_boot(cpu: &str, images: &Images) -> Result<(Duration, Option<f64>,
 
 /// The guest's boot under Keel against bare QEMU, alternating, `runs` of each.
 fn boot(args: &BenchArgs, images: &Images) -> Result<(), String> {
-    let mut keel = Vec::new();
-    let mut bare = Vec::new();
-    let (mut keel_uptime, mut bare_uptime) = (Vec::new(), Vec::new());
+    let (mut keel, mut keel_blocks, mut bare) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut keel_uptime, mut blocks_uptime, mut bare_uptime) = (Vec::new(), Vec::new(), Vec::new());
     let mut exits = None;
     for run in 1..=args.runs {
         if std::io::stderr().is_terminal() {
@@ -336,29 +336,39 @@ fn boot(args: &BenchArgs, images: &Images) -> Result<(), String> {
         let (time, uptime) = bare_guest_boot(&args.cpu)?;
         bare.push(time);
         bare_uptime.extend(uptime.map(Duration::from_secs_f64));
-        let (time, uptime, report) = keel_guest_boot(&args.cpu, images)?;
+        let (time, uptime, report) = keel_guest_boot(&args.cpu, "pages", images)?;
         keel.push(time);
         keel_uptime.extend(uptime.map(Duration::from_secs_f64));
         exits = exits.or(report);
+        let (time, uptime, _) = keel_guest_boot(&args.cpu, "blocks", images)?;
+        keel_blocks.push(time);
+        blocks_uptime.extend(uptime.map(Duration::from_secs_f64));
     }
     if std::io::stderr().is_terminal() {
         eprintln!();
     }
     println!("bench boot: seconds to the guest's marker line ({}, 1 vCPU, 256 MiB, median of {})", args.cpu, args.runs);
-    println!("{:<40}  {:>8}  {:>8}  {:>8}", "", "median", "min", "max");
+    println!("{:<44}  {:>8}  {:>8}  {:>8}", "", "median", "min", "max");
     let rows = [
         ("under Keel (from vm start)", &keel),
+        ("  with stage-2 blocks (keel.stage2=blocks)", &keel_blocks),
         ("bare QEMU (from QEMU start)", &bare),
-        ("  guest's own uptime, under Keel", &keel_uptime),
-        ("  guest's own uptime, bare QEMU", &bare_uptime),
+        ("guest's own uptime, under Keel", &keel_uptime),
+        ("  with stage-2 blocks", &blocks_uptime),
+        ("guest's own uptime, bare QEMU", &bare_uptime),
     ];
     for (name, times) in rows {
         let min = times.iter().min().copied().unwrap_or_default();
         let max = times.iter().max().copied().unwrap_or_default();
         let median = median(times).unwrap_or_default();
-        println!("{name:<40}  {:>8.3}  {:>8.3}  {:>8.3}", median.as_secs_f64(), min.as_secs_f64(), max.as_secs_f64());
+        println!("{name:<44}  {:>8.3}  {:>8.3}  {:>8.3}", median.as_secs_f64(), min.as_secs_f64(), max.as_secs_f64());
     }
-    for (what, keel, bare) in [("ratio Keel/bare", &keel, &bare), ("ratio of the guest's own uptimes", &keel_uptime, &bare_uptime)] {
+    let ratios = [
+        ("ratio Keel/bare", &keel, &bare),
+        ("ratio Keel with stage-2 blocks/bare", &keel_blocks, &bare),
+        ("ratio of the guest's own uptimes", &keel_uptime, &bare_uptime),
+    ];
+    for (what, keel, bare) in ratios {
         let (keel, bare) = (median(keel).unwrap_or_default(), median(bare).unwrap_or_default());
         if !bare.is_zero() {
             println!("{what}: {:.2}", keel.as_secs_f64() / bare.as_secs_f64());
