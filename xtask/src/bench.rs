@@ -229,6 +229,7 @@ fn figure(lines: &[String], prefix: &str, unit: &str) -> Option<u64> {
 fn switch(args: &BenchArgs, images: &Images) -> Result<(), String> {
     let selftest = console_of(&args.cpu, "keel.selftest", "", images)?;
     let switch = figure(&selftest, "selftest:", " ns per switch").ok_or("no switch figure from the self-tests")?;
+    let guest_exit = figure(&selftest, "selftest:", " ns per guest exit").ok_or("no guest exit figure from the self-tests")?;
     let shell = console_of(&args.cpu, "", "sysbench\n", images)?;
     let getpid = figure(&shell, "sysbench: getpid", " ns per call").ok_or("no getpid figure from sysbench")?;
     let yields = figure(&shell, "sysbench: yield", " ns per call").ok_or("no yield figure from sysbench")?;
@@ -237,6 +238,7 @@ fn switch(args: &BenchArgs, images: &Images) -> Result<(), String> {
     println!("{:<44}  {:>8}", "kernel thread -> thread switch (block + wake)", switch);
     println!("{:<44}  {:>8}", "syscall round trip (getpid, EL0 -> EL2 -> EL0)", getpid);
     println!("{:<44}  {:>8}", "syscall + scheduler pass (yield, no switch)", yields);
+    println!("{:<44}  {:>8}", "guest exit round trip (world switch, MMIO)", guest_exit);
     if getpid > 0 {
         println!("ratio switch/syscall: {:.2}", switch as f64 / getpid as f64);
     }
