@@ -497,6 +497,7 @@ mod tests {
             banner_after: None,
             prompt_after: None,
             end: QemuEnd::Exited(0),
+            cpu: Default::default(),
         };
         let case = Case {
             name: "x",
