@@ -59,18 +59,31 @@ pub fn create(config: VmConfig) -> Result<(), Error> {
 
 /// Boots a VM that is not running: fresh memory, devices and vCPU 0.
 pub fn start(name: &str) -> Result<(), Error> {
+    start_with(name, Console::Fresh)
+}
+
+/// What a start does with the console output of the VM's previous run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Console {
+    /// Forget it: a new boot.
+    Fresh,
+    /// Keep it: the guest rebooted itself, and its console goes on.
+    Continued,
+}
+
+fn start_with(name: &str, console: Console) -> Result<(), Error> {
     let vm = get(name).ok_or(Error::NotFound)?;
     // Only one start at a time; the (slow) preparation runs without the running lock, which
     // masks interrupts.
     if vm.starting.swap(true, Ordering::AcqRel) {
         return Err(Error::NotPermitted);
     }
-    let started = start_prepared(&vm);
+    let started = start_prepared(&vm, console);
     vm.starting.store(false, Ordering::Release);
     started
 }
 
-fn start_prepared(vm: &Arc<Vm>) -> Result<(), Error> {
+fn start_prepared(vm: &Arc<Vm>, console: Console) -> Result<(), Error> {
     let name = &vm.config.name;
     if vm.running.lock().is_some() || vm.live_vcpus.load(Ordering::Acquire) != 0 {
         return Err(Error::NotPermitted);
@@ -81,11 +94,17 @@ fn start_prepared(vm: &Arc<Vm>) -> Result<(), Error> {
         if running.is_some() || vm.live_vcpus.load(Ordering::Acquire) != 0 {
             return Err(Error::NotPermitted);
         }
+        if console == Console::Continued && vm.stop_reason.load(Ordering::Acquire) != keel_abi::VM_RESET {
+            // Stopped or killed from the host while it rebooted.
+            return Err(Error::NotPermitted);
+        }
         vm.stopping.store(false, Ordering::Release);
         vm.stop_reason.store(keel_abi::VM_STOPPED, Ordering::Release);
         vm.exits.store(0, Ordering::Relaxed);
         vm.exit_counts.reset();
-        vm.console.lock().clear();
+        if console == Console::Fresh {
+            vm.console.lock().clear();
+        }
         *running = Some(prepared);
     }
     vm.state.store(VM_RUNNING, Ordering::Release);
@@ -131,7 +150,14 @@ pub fn start_vcpu(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, entry: u64
 /// Makes every vCPU leave, recording why; the last one to leave releases the memory and
 /// only then sets the VM's state, so a stopped VM's memory is always back.
 pub fn stop(vm: &Vm, state: u32) {
+    // Under the running lock, so that a reboot's restart (which re-arms `stopping` under the
+    // same lock) either sees this stop or is stopped by it.
+    let _running = vm.running.lock();
     if vm.stopping.swap(true, Ordering::AcqRel) {
+        // Already stopping: a stop or kill from the host wins over the guest's own reset.
+        if state != keel_abi::VM_RESET && vm.stop_reason.load(Ordering::Acquire) == keel_abi::VM_RESET {
+            vm.stop_reason.store(state, Ordering::Release);
+        }
         return;
     }
     vm.stop_reason.store(state, Ordering::Release);
@@ -171,7 +197,22 @@ pub fn vcpu_left(vm: &Vm) {
         crate::arch::guest::invalidate_vm_tlb(running.hardware.vttbr);
         drop(running);
     }
-    vm.state.store(final_state, Ordering::Release);
+    if final_state == keel_abi::VM_RESET {
+        // The guest rebooted (PSCI SYSTEM_RESET): boot it again with fresh memory, from
+        // this (the last vCPU's) thread, which may block while the memory is prepared. Its
+        // state stays `running` meanwhile, so an attached console stays attached.
+        log::info!("vm {}: rebooting", vm.config.name);
+        match start_with(&vm.config.name, Console::Continued) {
+            Ok(()) => return,
+            Err(Error::NotPermitted) => {}
+            Err(error) => {
+                log::warn!("vm {}: reboot failed: {error:?}", vm.config.name);
+                let line = alloc::format!("keel: vm {} could not reboot: {}\n", vm.config.name, error.message());
+                vm.console_output(line.as_bytes());
+            }
+        }
+    }
+    vm.state.store(vm.stop_reason.load(Ordering::Acquire), Ordering::Release);
     vm.console_readers.wake_all();
 }
 
