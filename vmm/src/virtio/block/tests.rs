@@ -4,6 +4,7 @@ use super::*;
 use crate::bus::AccessWidth::Word;
 use crate::bus::MmioDevice;
 use crate::virtio::device::{VIRTIO_F_INDIRECT_DESC, VIRTIO_F_VERSION_1};
+use crate::virtio::error::RequestError;
 use crate::virtio::memory::{GuestMemory, VecMemory};
 use crate::virtio::mmio::{VirtioMmio, STATUS_NEEDS_RESET};
 use crate::virtio::queue::DESC_F_INDIRECT;
@@ -232,4 +233,99 @@ fn memory_store_rounds_down_and_checks_ranges() {
     assert_eq!(store.read(u64::MAX, &mut buf), Err(IoError));
     assert_eq!(store.write(0, &[2; 1024]), Err(IoError));
     assert_eq!(store.read(0, &mut buf), Ok(()));
+}
+
+/// A deferred device with one request posted and taken: (setup, chains, epoch).
+fn deferred_with_read(sector: u64) -> (VirtioMmio<DeferredBlock>, DriverQueue, VecMemory, Line) {
+    let mut dev = VirtioMmio::new(DeferredBlock::new(DISK_SECTORS, false, b"later"), 50);
+    let mut line = Line::default();
+    let mut queue = start_device(&mut dev, &mut line, VIRTIO_F_VERSION_1).remove(0);
+    let mut mem = memory();
+    let mut header = [0u8; 16];
+    header[..4].copy_from_slice(&VIRTIO_BLK_T_IN.to_le_bytes());
+    header[8..].copy_from_slice(&sector.to_le_bytes());
+    mem.write(HEADER, &header).unwrap();
+    queue.add_chain(&mut mem, &[(HEADER, 16, false), (DATA, 1024, true), (STATUS, 1, true)]);
+    dev.write(0x050, Word, 0, &mut line).unwrap();
+    dev.process(&mut mem, &mut line);
+    (dev, queue, mem, line)
+}
+
+#[test]
+fn a_deferred_request_completes_later_with_an_interrupt() {
+    let (mut dev, mut queue, mut mem, mut line) = deferred_with_read(3);
+    assert!(queue.take_used(&mut mem).is_empty(), "nothing is returned by process");
+    assert!(!line.high());
+    let epoch = dev.epoch();
+    let chains = dev.device_mut().take_chains();
+    assert_eq!(chains.len(), 1);
+    let request = BlockRequest::parse(&chains[0], &mut mem, DISK_SECTORS, false).unwrap();
+    assert_eq!(request.op, BlockOp::Read { sector: 3, len: 1024 });
+    chains[0].write_at(&mut mem, 0, &[7; 1024]).unwrap();
+    let used = request.finish(&chains[0], &mut mem, VIRTIO_BLK_S_OK, 1024).unwrap();
+    assert!(dev.complete(epoch, 0, chains[0].head(), used, &mut mem, &mut line));
+    assert_eq!(queue.take_used(&mut mem), [(u32::from(chains[0].head()), 1025)]);
+    assert!(line.high());
+    assert_eq!(mem.bytes()[(STATUS - mem.base()) as usize], VIRTIO_BLK_S_OK);
+    assert_eq!(dev.counters().chains, 1);
+}
+
+#[test]
+fn a_deferred_request_of_an_old_epoch_is_dropped() {
+    let (mut dev, mut queue, mut mem, mut line) = deferred_with_read(0);
+    let epoch = dev.epoch();
+    let chains = dev.device_mut().take_chains();
+    dev.write(0x070, Word, 0, &mut line).unwrap(); // reset
+    assert_ne!(dev.epoch(), epoch);
+    assert!(!dev.complete(epoch, 0, chains[0].head(), 1, &mut mem, &mut line));
+    assert!(queue.take_used(&mut mem).is_empty());
+    dev.fail(epoch, 0, RequestError::UnexpectedReadable.into(), &mut line);
+    assert!(!dev.needs_reset(), "an old epoch's error is not the new driver's");
+}
+
+#[test]
+fn stopping_a_queue_ends_the_epoch_and_a_late_error_breaks_the_device() {
+    let (mut dev, _queue, mut mem, mut line) = deferred_with_read(0);
+    let epoch = dev.epoch();
+    let _ = dev.device_mut().take_chains();
+    dev.fail(epoch, 0, RequestError::WritableTooShort { needed: 1, available: 0 }.into(), &mut line);
+    assert!(dev.needs_reset());
+    assert_eq!(dev.counters().guest_errors, 1);
+    let (mut dev, _queue, _, mut line2) = deferred_with_read(0);
+    let epoch = dev.epoch();
+    dev.write(0x030, Word, 0, &mut line2).unwrap(); // QueueSel 0
+    dev.write(0x044, Word, 0, &mut line2).unwrap(); // QueueReady 0
+    assert_ne!(dev.epoch(), epoch);
+    assert!(!dev.complete(epoch, 0, 0, 1, &mut mem, &mut line));
+}
+
+#[test]
+fn requests_are_parsed_against_the_disk() {
+    let mut mem = memory();
+    let mut parse = |kind: u32, sector: u64, buffers: &[(u64, u32, bool)], read_only| {
+        let mut header = [0u8; 16];
+        header[..4].copy_from_slice(&kind.to_le_bytes());
+        header[8..].copy_from_slice(&sector.to_le_bytes());
+        mem.write(HEADER, &header).unwrap();
+        let mut driver = DriverQueue::new(crate::virtio::testing::ring_base(1), 16);
+        let _ = driver.add_chain(&mut mem, buffers);
+        let mut ring = crate::virtio::queue::Queue::new(16);
+        ring.set_size(16);
+        ring.set_desc_table(driver.desc);
+        ring.set_avail_ring(driver.avail);
+        ring.set_used_ring(driver.used);
+        ring.enable().unwrap();
+        let chain = ring.pop(&mut mem).unwrap().unwrap();
+        BlockRequest::parse(&chain, &mut mem, DISK_SECTORS, read_only).map(|r| r.op)
+    };
+    let read = [(HEADER, 16, false), (DATA, 512, true), (STATUS, 1, true)];
+    let write = [(HEADER, 16, false), (DATA, 512, false), (STATUS, 1, true)];
+    assert_eq!(parse(VIRTIO_BLK_T_IN, 1, &read, false), Ok(BlockOp::Read { sector: 1, len: 512 }));
+    assert_eq!(parse(VIRTIO_BLK_T_IN, DISK_SECTORS, &read, false), Ok(BlockOp::Answer(VIRTIO_BLK_S_IOERR)));
+    assert_eq!(parse(VIRTIO_BLK_T_OUT, 2, &write, false), Ok(BlockOp::Write { sector: 2, len: 512 }));
+    assert_eq!(parse(VIRTIO_BLK_T_OUT, 2, &write, true), Ok(BlockOp::Answer(VIRTIO_BLK_S_IOERR)));
+    assert_eq!(parse(99, 0, &read, false), Ok(BlockOp::Answer(VIRTIO_BLK_S_UNSUPP)));
+    assert_eq!(parse(VIRTIO_BLK_T_GET_ID, 0, &read, false), Ok(BlockOp::GetId { len: 512 }));
+    assert!(parse(VIRTIO_BLK_T_IN, 0, &[(HEADER, 16, false)], false).is_err());
+    assert!(parse(VIRTIO_BLK_T_IN, 0, &[(HEADER, 8, false), (STATUS, 1, true)], false).is_err());
 }
