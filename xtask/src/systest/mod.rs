@@ -119,10 +119,17 @@ fn run_case(case: &Case, images: &Images, unbootable: Option<&str>) -> CaseResul
     if let Some(why) = unbootable {
         return failed(why.to_string());
     }
-    let options = match case_options(case) {
+    let mut options = match case_options(case) {
         Ok(options) => options,
         Err(error) => return failed(format!("bad case: {error}")),
     };
+    // Each case gets a fresh host disk of its own (cases run side by side, and QEMU locks
+    // its image); it lives through the case's reboots.
+    if options.disk.is_none() && !options.no_disk {
+        let disk = log_dir().join(format!("{}.disk", case.name));
+        let _ = std::fs::remove_file(&disk);
+        options.disk = Some(disk);
+    }
     let input = match case.typing {
         Typing::AtOnce(text) => Input::Bytes(text.as_bytes().to_vec()),
         Typing::Script(steps) => Input::Script(steps.to_vec()),
