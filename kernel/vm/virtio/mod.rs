@@ -264,15 +264,18 @@ pub fn stats(running: &Running) -> Vec<DeviceStats> {
         .iter()
         .map(|slot| {
             let device = slot.device.lock();
+            let (mut bytes_in, bytes_out) = *slot.bytes.lock();
             let (kind, requests) = match &*device {
                 GuestDevice::Console(_) => ("console", 0),
-                GuestDevice::Rng(rng) => ("rng", rng.counters().chains),
+                GuestDevice::Rng(rng) => {
+                    bytes_in = rng.device().bytes_given();
+                    ("rng", rng.counters().chains)
+                }
                 GuestDevice::Block(block) => {
                     let c = block.device().counters();
                     ("block", c.reads + c.writes + c.flushes)
                 }
             };
-            let (bytes_in, bytes_out) = *slot.bytes.lock();
             let detail = match &slot.disk {
                 Some(disk) => format!("{}{}", disk.name, if disk.read_only { " (ro)" } else { "" }),
                 None => String::new(),
