@@ -50,7 +50,7 @@ fn load() -> Result<State, &'static str> {
             }
             write_table(&disk, &table.encode()).map_err(|_| "its new table could not be written")?;
             table.written();
-            log::info!("disk: new table on a blank host disk of {} MiB", disk.sectors() * SECTOR_BYTES >> 20);
+            log::info!("disk: new table on a blank host disk of {} MiB", (disk.sectors() * SECTOR_BYTES) >> 20);
             table
         }
         Err(TableError::Corrupt(why)) => {
@@ -101,8 +101,11 @@ pub struct DiskEntry {
     pub readers: u32,
 }
 
-/// Every guest disk, and (total, free, largest free) bytes of the host disk.
-pub fn list() -> Result<(Vec<DiskEntry>, (u64, u64, u64)), Error> {
+/// The host disk's bytes: total, free, and the largest free run.
+pub type Space = (u64, u64, u64);
+
+/// Every guest disk, and the host disk's space.
+pub fn list() -> Result<(Vec<DiskEntry>, Space), Error> {
     with_state(|state| {
         let entries = state
             .table

@@ -32,9 +32,12 @@ pub enum Op {
     Flush,
 }
 
+/// A finished request: its result and its buffer back.
+pub type Finished = (Result<(), Error>, Vec<u8>);
+
 /// Where a finished request's result waits for its caller.
 struct Completion {
-    result: IrqSpinlock<Option<(Result<(), Error>, Vec<u8>)>>,
+    result: IrqSpinlock<Option<Finished>>,
     waker: IrqSpinlock<Option<Waker>>,
     threads: WaitQueue,
 }
@@ -73,7 +76,7 @@ pub struct Pending {
 }
 
 impl Future for Pending {
-    type Output = (Result<(), Error>, Vec<u8>);
+    type Output = Finished;
 
     fn poll(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Self::Output> {
         *self.done.waker.lock() = Some(context.waker().clone());
@@ -86,7 +89,7 @@ impl Future for Pending {
 
 impl Pending {
     /// Blocks this thread until the request is done.
-    pub fn wait(self) -> (Result<(), Error>, Vec<u8>) {
+    pub fn wait(self) -> Finished {
         loop {
             if let Ok(result) = self.done.threads.wait_until(None, || self.done.result.lock().take()) {
                 return result;
@@ -113,7 +116,7 @@ impl HostDisk {
         let done = Arc::new(Completion::new());
         let bad = op != Op::Flush
             && (buffer.is_empty()
-                || buffer.len() % SECTOR_SIZE != 0
+                || !buffer.len().is_multiple_of(SECTOR_SIZE)
                 || buffer.len() > MAX_REQUEST_BYTES
                 || sector.checked_add((buffer.len() / SECTOR_SIZE) as u64).is_none_or(|end| end > self.sectors));
         if bad || (op == Op::Write && self.read_only) {
@@ -148,8 +151,9 @@ impl Driver {
             // Rare (the guest's flush): virtio-drivers' flush polls the queue.
             return self.blk.flush().map_err(|_| Error::IoError);
         }
-        let mut header = BlkReq::default();
-        let mut response = BlkResp::default();
+        // On the heap, so that a device that never answers cannot write into a reused stack.
+        let mut header = alloc::boxed::Box::new(BlkReq::default());
+        let mut response = alloc::boxed::Box::new(BlkResp::default());
         let sector = usize::try_from(request.sector).map_err(|_| Error::InvalidArgument)?;
         let buffer = &mut request.buffer[..];
         // SAFETY: header, buffer and response stay borrowed here, untouched, until the
@@ -167,8 +171,8 @@ impl Driver {
             log::error!("disk: no answer within {} s; the host disk is given up", REQUEST_LIMIT_NS / 1_000_000_000);
             // The device may still write into these: never free them.
             core::mem::forget(core::mem::take(&mut request.buffer));
-            core::mem::forget(response);
-            core::mem::forget(header);
+            alloc::boxed::Box::leak(response);
+            alloc::boxed::Box::leak(header);
             return Err(Error::IoError);
         }
         self.blk.ack_interrupt();
@@ -250,7 +254,7 @@ pub fn start(found: Found) {
     }
     log::info!(
         "disk: {} MiB at {base:#x}{}",
-        disk.sectors * SECTOR_SIZE as u64 >> 20,
+        (disk.sectors * SECTOR_SIZE as u64) >> 20,
         if disk.read_only { " (read-only)" } else { "" }
     );
     *DISK.lock() = Some(disk);

@@ -199,7 +199,7 @@ unsafe fn copy_volatile(dst: *mut u8, src: *const u8, len: usize) {
         let (d, s) = (dst.wrapping_add(done), src.wrapping_add(done));
         // SAFETY: [done, done + 8) or [done, done + 1) lies inside both buffers.
         unsafe {
-            if len - done >= 8 && (d as usize) % 8 == 0 && (s as usize) % 8 == 0 {
+            if len - done >= 8 && (d as usize).is_multiple_of(8) && (s as usize).is_multiple_of(8) {
                 core::ptr::write_volatile(d as *mut u64, core::ptr::read_volatile(s as *const u64));
                 done += 8;
             } else {

@@ -209,7 +209,7 @@ impl Table {
 
     /// Adds a decoded extent after checking it against the disk and the others.
     fn insert_checked(&mut self, extent: Extent) -> Result<(), TableError> {
-        let aligned = extent.start % ALIGN_SECTORS == 0 && extent.sectors % ALIGN_SECTORS == 0;
+        let aligned = extent.start.is_multiple_of(ALIGN_SECTORS) && extent.sectors.is_multiple_of(ALIGN_SECTORS);
         let end = extent.start.checked_add(extent.sectors).ok_or(TableError::Corrupt("an extent wraps"))?;
         if !aligned || extent.sectors == 0 || extent.start < DATA_START {
             return Err(TableError::Corrupt("a misplaced extent"));

@@ -239,7 +239,7 @@ pub fn input_to_hvc(cmdline: &str) -> bool {
     cmdline
         .split_whitespace()
         .filter_map(|word| word.strip_prefix("console="))
-        .last()
+        .next_back()
         .is_some_and(|console| console.starts_with("hvc"))
 }
 
