@@ -98,6 +98,26 @@ pub const VIRTIO_CASES: &[Case] = &[
             Expect::NoLine("init: shell exited"),
         ],
     },
+    // With `console=hvc0` last on its command line the guest's console is the virtio
+    // console: its shell runs there and typed input goes there.
+    Case {
+        name: "vm-virtio-console-input",
+        args: &["--timeout", TIMEOUT],
+        typing: Typing::Script(&[
+            Type("vm create c --cmdline \"console=ttyAMA0 console=hvc0 keel.ip=off\"\n"),
+            Type("vm start c\n"),
+            Type("vm console c\n"),
+            at_guest_prompt("tty; echo typed-$((5*5))\n"),
+            at_guest_prompt("poweroff\n"),
+            Type("vm stats c\n"),
+            Type("poweroff\n"),
+        ]),
+        expect: &[
+            Expect::Exit(0),
+            Expect::Sequence(&["[attached to c; Ctrl-] detaches]", MARKER, "/dev/hvc0", "typed-25", "[c stopped: stopped]"]),
+            Expect::NoLine("init: shell exited"),
+        ],
+    },
     // A guest breaks its entropy device's queue on purpose: that device alone goes to
     // NEEDS_RESET, the error is counted and logged once; the guest itself, the host and a
     // second guest go on (the second one reads entropy after it).
