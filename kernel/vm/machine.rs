@@ -296,7 +296,7 @@ impl Vm {
 pub fn type_into_console(vm: &Vm, with_break: bool, bytes: &[u8]) -> Option<usize> {
     let running = vm.running.lock().clone()?;
     if !with_break && super::virtio::input_to_hvc(&vm.config.cmdline) {
-        if let Some(taken) = super::virtio::type_into(vm, &running, bytes) {
+        if let Some(taken) = super::virtio::type_into(&running, bytes) {
             return Some(taken);
         }
     }

@@ -215,7 +215,7 @@ pub fn mmio_access(
 }
 
 /// Types into the guest's virtio console; None when it has no running one.
-pub fn type_into(vm: &Vm, running: &Running, bytes: &[u8]) -> Option<usize> {
+pub fn type_into(running: &Running, bytes: &[u8]) -> Option<usize> {
     let slot = running.virtio.iter().find(|s| s.slot == CONSOLE_SLOT)?;
     let (taken, wake) = {
         let mut device = slot.device.lock();
@@ -229,7 +229,6 @@ pub fn type_into(vm: &Vm, running: &Running, bytes: &[u8]) -> Option<usize> {
     if wake {
         slot.wake.fire();
     }
-    let _ = vm;
     Some(taken)
 }
 

@@ -32,7 +32,7 @@ pub const VIRTIO_CASES: &[Case] = &[
             Type("vm create g --disk data:16M --cmdline \"console=ttyAMA0 keel.ip=off\"\n"),
             Type("vm disks\n"),
             // Refusals change nothing.
-            Type("vm create big --disk huge:4G --disk more:8M\n"),
+            Type("vm create big --disk more:8M --disk huge:4G\n"),
             Type("vm create g2 --disk data:32M\n"),
             Type("vm create g3 --disk nosuch\n"),
             Type("vm list\n"),
