@@ -44,6 +44,10 @@ pub const VIRTIO_CASES: &[Case] = &[
             at_guest_prompt("echo hvc-says-$((40+2)) > /dev/hvc0\n"),
             at_guest_prompt("cat /sys/block/vda/size /sys/block/vda/serial\n"),
             at_guest_prompt("echo disk-data-$((6*7)) | dd of=/dev/vda conv=fsync 2>/dev/null; echo written-$((1+1))\n"),
+            // 6 MiB of random data through the disk in large requests, read back past the
+            // guest's page cache.
+            at_guest_prompt("dd if=/dev/urandom of=/tmp/r bs=1M count=6 2>/dev/null; dd if=/tmp/r of=/dev/vda bs=1M seek=2 conv=fsync 2>/dev/null\n"),
+            at_guest_prompt("sync; echo 3 > /proc/sys/vm/drop_caches; dd if=/dev/vda bs=1M skip=2 count=6 2>/dev/null | cmp - /tmp/r && echo same-$((2*3))\n"),
             at_guest_prompt("reboot\n"),
             Type("vm list\n"),
             Type("vm start g\n"),
@@ -84,6 +88,7 @@ pub const VIRTIO_CASES: &[Case] = &[
                 "32768",
                 "data",
                 "written-2",
+                "same-6",
                 "[g stopped: reset]",
                 "second-2",
                 "disk-data-42",
