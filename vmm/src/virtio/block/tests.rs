@@ -329,3 +329,98 @@ fn requests_are_parsed_against_the_disk() {
     assert!(parse(VIRTIO_BLK_T_IN, 0, &[(HEADER, 16, false)], false).is_err());
     assert!(parse(VIRTIO_BLK_T_IN, 0, &[(HEADER, 8, false), (STATUS, 1, true)], false).is_err());
 }
+
+/// Serves one taken chain the way the kernel does, against `store`; returns the result the
+/// kernel would hand to `complete` (used length) or `fail`.
+fn serve_deferred(chain: &DescriptorChain, mem: &mut VecMemory, store: &mut MemoryStore) -> Result<u32, BackendError> {
+    let request = BlockRequest::parse(chain, mem, store.sectors(), store.read_only())?;
+    let (status, written) = match request.op {
+        BlockOp::Read { sector, len } => {
+            let mut buf = vec![0; len as usize];
+            match store.read(sector, &mut buf) {
+                Ok(()) => (VIRTIO_BLK_S_OK, chain.write_at(mem, 0, &buf)? as u32),
+                Err(_) => (VIRTIO_BLK_S_IOERR, 0),
+            }
+        }
+        BlockOp::Write { sector, len } => {
+            let mut buf = vec![0; len as usize];
+            chain.read_at(mem, HEADER_BYTES, &mut buf)?;
+            (if store.write(sector, &buf).is_ok() { VIRTIO_BLK_S_OK } else { VIRTIO_BLK_S_IOERR }, 0)
+        }
+        BlockOp::Flush => (VIRTIO_BLK_S_OK, 0),
+        BlockOp::GetId { len } => (VIRTIO_BLK_S_OK, chain.write_at(mem, 0, &b"fuzz"[..(len as usize).min(4)])? as u32),
+        BlockOp::Answer(status) => (status, 0),
+    };
+    Ok(request.finish(chain, mem, status, written)?)
+}
+
+#[test]
+fn deferred_requests_from_a_hostile_driver_stay_inside_guest_memory() {
+    let mut rng = crate::virtio::fuzz::XorShift::new(0x6465_6665_7272_6564);
+    let mut completed = 0;
+    let mut broken = 0;
+    for round in 0..300 {
+        let read_only = rng.chance(1, 4);
+        let mut dev = VirtioMmio::new(DeferredBlock::new(DISK_SECTORS, read_only, b"fuzz"), 50);
+        let mut line = Line::default();
+        let mut queue = start_device(&mut dev, &mut line, VIRTIO_F_VERSION_1).remove(0);
+        let mut mem = memory();
+        let mut store = MemoryStore::new(vec![0; DISK_SECTORS as usize * 512], read_only);
+        for _ in 0..16 {
+            let kind = [VIRTIO_BLK_T_IN, VIRTIO_BLK_T_OUT, VIRTIO_BLK_T_FLUSH, VIRTIO_BLK_T_GET_ID, 77][rng.below(5) as usize];
+            let buffers: Vec<(u64, u32, bool)> = if rng.chance(3, 4) {
+                // A well-formed request (its sector and length may still be out of range).
+                let data = 512 * rng.below(9) as u32;
+                let mut chain = vec![(HEADER, 16, false)];
+                if data > 0 {
+                    chain.push((DATA, data, kind != VIRTIO_BLK_T_OUT));
+                }
+                chain.push((STATUS, 1, true));
+                chain
+            } else {
+                // Anything: buffers anywhere, of any length, in any direction.
+                let count = 1 + rng.below(4) as usize;
+                (0..count)
+                    .map(|i| {
+                        let addr = if rng.chance(1, 4) { rng.next() } else { BUFFERS + 0x2000 * i as u64 + rng.below(16) };
+                        let len = if rng.chance(1, 4) { rng.next() as u32 } else { [1, 16, 512, 1024][rng.below(4) as usize] };
+                        (addr, len, rng.chance(1, 2))
+                    })
+                    .collect()
+            };
+            let mut header = [0u8; 16];
+            header[..4].copy_from_slice(&kind.to_le_bytes());
+            header[8..].copy_from_slice(&rng.below(DISK_SECTORS + 8).to_le_bytes());
+            if mem.contains(buffers[0].0, 16) {
+                mem.write(buffers[0].0, &header).unwrap();
+            }
+            queue.add_chain(&mut mem, &buffers);
+            dev.write(0x050, Word, 0, &mut line).unwrap();
+            dev.process(&mut mem, &mut line);
+            let epoch = dev.epoch();
+            let chains = dev.device_mut().take_chains();
+            let reset = rng.chance(1, 16);
+            if reset {
+                dev.write(0x070, Word, 0, &mut line).unwrap();
+            }
+            for chain in chains {
+                match serve_deferred(&chain, &mut mem, &mut store) {
+                    Ok(used) => completed += u32::from(dev.complete(epoch, 0, chain.head(), used, &mut mem, &mut line)),
+                    Err(error) => dev.fail(epoch, 0, error, &mut line),
+                }
+            }
+            let status = dev.read(0x060, Word, &mut Line::default()).unwrap();
+            assert_eq!(line.high(), status != 0, "round {round}: the line follows InterruptStatus");
+            if reset {
+                assert!(!dev.needs_reset(), "round {round}: an old epoch never breaks the new driver");
+                break;
+            }
+            if dev.needs_reset() {
+                broken += 1;
+                break;
+            }
+        }
+        assert_eq!(mem.refused(), 0, "round {round}: an access outside guest memory was attempted");
+    }
+    assert!(completed > 100 && broken > 30, "the test reaches both outcomes: {completed} completed, {broken} broken");
+}
