@@ -134,6 +134,7 @@ fn define_default_guest() {
         cmdline: alloc::string::String::from("console=ttyAMA0 earlycon=pl011,0x09000000"),
         mem_bytes: 256 << 20,
         vcpus: 1,
+        disks: alloc::vec::Vec::new(),
     };
     if let Err(error) = crate::vm::registry::create(config) {
         log::warn!("boot: the default guest could not be defined: {error}");

@@ -68,6 +68,10 @@ fn handle(process: &Arc<Process>, number: u64, a: [u64; 6]) -> Result<u64, Error
         call::READDIR => fs::readdir(process, a[0], a[1], a[2]),
         call::CHDIR => fs::chdir(process, a[0], a[1]),
         call::GETCWD => fs::getcwd(process, a[0], a[1]),
+        call::VM_CREATE_DISKS => vm::create_with_disks(process, a[0], a[1], a[2]),
+        call::DISK_LIST => vm::disk_list(process, a[0], a[1], a[2]),
+        call::DISK_DELETE => vm::by_name(process, a[0], a[1], crate::disk::store::delete),
+        call::VM_STATS => vm::stats(process, a),
         _ => Err(Error::NoSuchCall),
     }
 }

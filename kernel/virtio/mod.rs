@@ -1,9 +1,11 @@
 //! Virtio host drivers: the transports the DTB lists, found and handed to the driver of
-//! their device type (today the 9P share; later net and block).
+//! their device type (the 9P share, the host disk, host entropy).
 
+pub mod blk;
 mod hal;
 mod irq;
 mod p9;
+pub mod rng;
 
 pub use hal::KeelHal;
 
@@ -59,6 +61,8 @@ pub fn init(platform: &Platform<'_>) {
     for found in discover(platform) {
         match found.device_type() {
             DeviceType::_9P => p9::start(found),
+            DeviceType::Block => blk::start(found),
+            DeviceType::EntropySource => rng::start(found),
             other => log::info!("virtio: no driver for {other:?} at {:#x}", found.device.base),
         }
     }

@@ -10,6 +10,7 @@ use keel_vmm::ram::{Claim, RamBlocks, BLOCK_SIZE};
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, Ordering};
 use keel_vmm::stage2::{Leaves, Stage2, Stage2Error, TableMemory, ENTRIES};
+use keel_vmm::virtio::memory::{GuestMemory, MemoryError};
 
 /// Stage-2 table pages come from the frame allocator and are reached through the linear map.
 pub struct Stage2Frames;
@@ -266,6 +267,82 @@ impl GuestRam {
         // The host writes it only while loading, before any vCPU runs.
         unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), va as *mut u8, bytes.len()) };
         Ok(())
+    }
+}
+
+/// Whole 64-bit words where both sides are aligned, bytes elsewhere, every access
+/// volatile: guest memory changes under the device's feet (vCPUs run meanwhile), so it is
+/// never turned into a Rust reference.
+///
+/// # Safety
+/// `src` and `dst` must be valid for `len` bytes and not overlap.
+unsafe fn copy_volatile(dst: *mut u8, src: *const u8, len: usize) {
+    let mut done = 0;
+    while done < len {
+        let (d, s) = (dst.wrapping_add(done), src.wrapping_add(done));
+        // SAFETY: [done, done + 8) or [done, done + 1) lies inside both buffers.
+        unsafe {
+            if len - done >= 8 && (d as usize).is_multiple_of(8) && (s as usize).is_multiple_of(8) {
+                core::ptr::write_volatile(d as *mut u64, core::ptr::read_volatile(s as *const u64));
+                done += 8;
+            } else {
+                core::ptr::write_volatile(d, core::ptr::read_volatile(s));
+                done += 1;
+            }
+        }
+    }
+}
+
+impl GuestRam {
+    /// Whether [ipa, ipa + len) lies entirely in this RAM (nothing is touched).
+    pub fn contains(&self, ipa: u64, len: u64) -> bool {
+        self.blocks.blocks_in(ipa, len).is_some()
+    }
+
+    /// The host virtual address of [ipa, ipa + len) for a device's access, its blocks made
+    /// ready first (so the device never sees frames that were not zeroed).
+    fn device_window(&self, ipa: u64, len: usize) -> Result<u64, MemoryError> {
+        let outside = MemoryError::OutOfRange { ipa, len: len as u64 };
+        let blocks = self.blocks.blocks_in(ipa, len as u64).ok_or(outside)?;
+        for block in blocks {
+            self.make_ready(block).map_err(|_| MemoryError::Unavailable { ipa })?;
+        }
+        let offset = ipa.checked_sub(RAM_BASE).ok_or(outside)?;
+        phys_to_virt(self.pa + offset).ok_or(MemoryError::Unavailable { ipa })
+    }
+
+    /// A device reads guest RAM at `ipa` (refused outside RAM).
+    pub fn read_for_device(&self, ipa: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
+        let va = self.device_window(ipa, buf.len())?;
+        // SAFETY: the window lies inside this RAM's frames (checked by `blocks_in`), reached
+        // through the linear map and ready; `buf` is ours and cannot overlap guest RAM.
+        unsafe { copy_volatile(buf.as_mut_ptr(), va as *const u8, buf.len()) };
+        Ok(())
+    }
+
+    /// A device writes guest RAM at `ipa` (refused outside RAM).
+    pub fn write_for_device(&self, ipa: u64, data: &[u8]) -> Result<(), MemoryError> {
+        let va = self.device_window(ipa, data.len())?;
+        // SAFETY: as in `read_for_device`, the other way round.
+        unsafe { copy_volatile(va as *mut u8, data.as_ptr(), data.len()) };
+        Ok(())
+    }
+}
+
+/// A VM's RAM as a virtio device sees it.
+pub struct DeviceMemory<'a>(pub &'a GuestRam);
+
+impl GuestMemory for DeviceMemory<'_> {
+    fn read(&mut self, ipa: u64, buf: &mut [u8]) -> Result<(), MemoryError> {
+        self.0.read_for_device(ipa, buf)
+    }
+
+    fn write(&mut self, ipa: u64, data: &[u8]) -> Result<(), MemoryError> {
+        self.0.write_for_device(ipa, data)
+    }
+
+    fn contains(&self, ipa: u64, len: u64) -> bool {
+        self.0.contains(ipa, len)
     }
 }
 

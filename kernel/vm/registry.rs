@@ -28,6 +28,69 @@ fn valid_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Defines a VM with disks: `sizes[i]` is the size to make `config.disks[i]` with when it
+/// is missing (0: it must exist). Disks made here are deleted again if the VM cannot be
+/// defined, so an error changes nothing.
+pub fn create_with_disks(config: VmConfig, sizes: &[u64]) -> Result<(), Error> {
+    check(&config)?;
+    if config.disks.len() != sizes.len() || config.disks.len() > super::virtio::MAX_DISKS {
+        return Err(Error::InvalidArgument);
+    }
+    for (index, disk) in config.disks.iter().enumerate() {
+        if config.disks[..index].iter().any(|other| other.name == disk.name) {
+            return Err(Error::InvalidArgument);
+        }
+    }
+    let mut made: Vec<&str> = Vec::new();
+    let undo = |made: &[&str]| {
+        for name in made {
+            let _ = crate::disk::store::delete(name);
+        }
+    };
+    for (disk, &size) in config.disks.iter().zip(sizes) {
+        let result = if size == 0 {
+            crate::disk::store::size_of(&disk.name).map(|_| false)
+        } else {
+            crate::disk::store::ensure(&disk.name, size)
+        };
+        match result {
+            Ok(true) => made.push(&disk.name),
+            Ok(false) => {}
+            Err(error) => {
+                undo(&made);
+                return Err(error);
+            }
+        }
+    }
+    let made: Vec<String> = made.iter().map(|name| String::from(*name)).collect();
+    create(config).inspect_err(|_| {
+        for name in &made {
+            let _ = crate::disk::store::delete(name);
+        }
+    })
+}
+
+/// The checks of a definition that need no lock.
+fn check(config: &VmConfig) -> Result<(), Error> {
+    if !valid_name(&config.name) {
+        return Err(Error::InvalidArgument);
+    }
+    if config.vcpus == 0 || config.vcpus as u64 > keel_abi::VM_MAX_VCPUS {
+        return Err(Error::InvalidArgument);
+    }
+    if !(keel_abi::VM_MIN_MEM..=keel_abi::VM_MAX_MEM).contains(&config.mem_bytes) || !config.mem_bytes.is_multiple_of(2 << 20) {
+        return Err(Error::InvalidArgument);
+    }
+    crate::fs::check_file(&config.kernel)?;
+    if let Some(initrd) = &config.initrd {
+        crate::fs::check_file(initrd)?;
+    }
+    if VMS.lock().contains_key(&config.name) {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(())
+}
+
 /// Defines a VM; its files must exist now. Nothing runs until `start`.
 pub fn create(config: VmConfig) -> Result<(), Error> {
     if !valid_name(&config.name) {
@@ -85,7 +148,7 @@ fn start_with(name: &str, console: Console) -> Result<(), Error> {
 
 fn start_prepared(vm: &Arc<Vm>, console: Console) -> Result<(), Error> {
     let name = &vm.config.name;
-    if vm.running.lock().is_some() || vm.live_vcpus.load(Ordering::Acquire) != 0 {
+    if vm.running.lock().is_some() || vm.live_vcpus.load(Ordering::Acquire) != 0 || vm.device_tasks.load(Ordering::Acquire) != 0 {
         return Err(Error::NotPermitted);
     }
     let prepared = Arc::new(vm.prepare()?);
@@ -109,6 +172,7 @@ fn start_prepared(vm: &Arc<Vm>, console: Console) -> Result<(), Error> {
     }
     vm.state.store(VM_RUNNING, Ordering::Release);
     let running = vm.running.lock().clone().ok_or(Error::NotFound)?;
+    super::virtio::task::spawn_all(vm, &running);
     let (entry, context) = *vm.vcpus[0].start.lock();
     if let Err(code) = start_vcpu(vm, &running, 0, entry, context) {
         log::warn!("vm {name}: vCPU 0 did not start ({code:#x})");
@@ -162,7 +226,14 @@ pub fn stop(vm: &Vm, state: u32) {
     }
     vm.stop_reason.store(state, Ordering::Release);
     super::vcpu::kick_all(vm);
+    let running = vm.running.lock().clone();
+    if let Some(running) = running {
+        super::virtio::task::wake_all(&running);
+    }
 }
+
+/// How long the last vCPU waits for the device tasks to end.
+const DEVICE_TASKS_WAIT_NS: u64 = 5_000_000_000;
 
 /// A vCPU thread is done. When it was the last, the VM's memory goes back to the host.
 pub fn vcpu_left(vm: &Vm) {
@@ -174,6 +245,18 @@ pub fn vcpu_left(vm: &Vm) {
         vm.stop_reason.store(keel_abi::VM_STOPPED, Ordering::Release);
     }
     let final_state = vm.stop_reason.load(Ordering::Acquire);
+    // The device tasks hold the VM's memory and disks: they end first.
+    let running = vm.running.lock().clone();
+    if let Some(running) = running {
+        super::virtio::task::wake_all(&running);
+    }
+    let deadline = crate::arch::timer::now_ns() + DEVICE_TASKS_WAIT_NS;
+    let ended = vm
+        .device_tasks_done
+        .wait_until(Some(deadline), || (vm.device_tasks.load(Ordering::Acquire) == 0).then_some(()));
+    if ended.is_err() {
+        log::warn!("vm {}: device tasks still running after {} s", vm.config.name, DEVICE_TASKS_WAIT_NS / 1_000_000_000);
+    }
     let running = vm.running.lock().take();
     if let Some(running) = running {
         let seconds = crate::arch::timer::now_ns().saturating_sub(running.started_ns) / 1_000_000;

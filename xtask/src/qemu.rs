@@ -85,8 +85,41 @@ pub fn share_args(dir: &Path) -> Vec<String> {
         format!("local,id={SHARE_TAG},path={path},security_model=none"),
         "-device".into(),
         format!("virtio-9p-device,fsdev={SHARE_TAG},mount_tag={SHARE_TAG}"),
-        "-global".into(),
-        "virtio-mmio.force-legacy=false".into(),
+    ]
+}
+
+/// The host disk image unless `--disk` names another.
+pub fn default_disk() -> std::path::PathBuf {
+    crate::image::output_dir().join("disk.img")
+}
+
+/// The size of a host disk image made on first use (sparse: it takes room as it is written).
+pub const NEW_DISK_BYTES: u64 = 2 << 30;
+
+/// Makes the disk image `path` (sparse, [`NEW_DISK_BYTES`]) unless it exists; refuses a
+/// directory. Its contents are Keel's (a table of guest disks, docs/virtio.md).
+pub fn prepare_disk(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => return Ok(()),
+        Ok(_) => return Err(format!("--disk {}: not a regular file", path.display())),
+        Err(_) => {}
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| format!("--disk {}: {e}", path.display()))?;
+    }
+    let file = std::fs::File::create(path).map_err(|e| format!("--disk {}: {e}", path.display()))?;
+    file.set_len(NEW_DISK_BYTES).map_err(|e| format!("--disk {}: {e}", path.display()))
+}
+
+/// The QEMU arguments of the host disk (modern virtio-mmio, like every virtio device Keel
+/// gets): the path's commas doubled.
+pub fn disk_args(path: &Path) -> Vec<String> {
+    let file = path.display().to_string().replace(',', ",,");
+    vec![
+        "-drive".into(),
+        format!("if=none,file={file},format=raw,id=hostdisk"),
+        "-device".into(),
+        "virtio-blk-device,drive=hostdisk".into(),
     ]
 }
 
@@ -99,11 +132,19 @@ pub fn check_share(dir: &Path) -> Result<std::path::PathBuf, String> {
     Ok(absolute)
 }
 
-/// `options` with the `--share` directory checked and made absolute.
+/// `options` with the `--share` directory checked and made absolute, and the host disk
+/// chosen (the default one unless `--disk` or `--no-disk`) and made if missing.
 pub fn with_checked_share(options: &RunOptions) -> Result<RunOptions, String> {
     let mut options = options.clone();
     if let Some(dir) = &options.share {
         options.share = Some(check_share(dir)?);
+    }
+    if options.no_disk {
+        options.disk = None;
+    } else {
+        let disk = options.disk.clone().unwrap_or_else(default_disk);
+        prepare_disk(&disk)?;
+        options.disk = Some(disk);
     }
     Ok(options)
 }
@@ -131,6 +172,11 @@ pub fn args(options: &RunOptions, images: &Images, console: Console) -> Vec<Stri
     if let Some(dir) = &options.share {
         args.extend(share_args(dir));
     }
+    if let Some(disk) = &options.disk {
+        args.extend(disk_args(disk));
+    }
+    // Host entropy for guests; every virtio device is modern (version 2).
+    args.extend(["-device", "virtio-rng-device", "-global", "virtio-mmio.force-legacy=false"].map(String::from));
     match console {
         Console::Terminal => args.extend(["-serial".into(), "mon:stdio".into()]),
         Console::Piped { qmp_socket } => {
@@ -196,7 +242,8 @@ mod tests {
             "qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu cortex-a76 -smp 2 \
              -m 2048M -kernel target/keel/Image -initrd target/keel/initrd.cpio -append keel.selftest \
              -display none -nodefaults \
-             -no-user-config -serial stdio -monitor none \
+             -no-user-config -device virtio-rng-device -global virtio-mmio.force-legacy=false \
+             -serial stdio -monitor none \
              -qmp unix:/tmp/x/qmp.sock,server=on,wait=off"
         );
     }
@@ -211,7 +258,8 @@ mod tests {
         assert_eq!(
             args.join(" "),
             "-M virt,gic-version=3 -cpu max,pauth-impdef=on -smp 4 -m 2048M -kernel Image \
-             -initrd my initrd -display none -nodefaults -no-user-config -serial mon:stdio -s"
+             -initrd my initrd -display none -nodefaults -no-user-config -device virtio-rng-device \
+             -global virtio-mmio.force-legacy=false -serial mon:stdio -s"
         );
     }
 
@@ -246,13 +294,35 @@ mod tests {
         assert!(
             joined.contains(
                 "-fsdev local,id=host,path=/tmp/a,,b,security_model=none \
-                 -device virtio-9p-device,fsdev=host,mount_tag=host \
-                 -global virtio-mmio.force-legacy=false"
+                 -device virtio-9p-device,fsdev=host,mount_tag=host"
             ),
             "{joined}"
         );
         assert!(check_share(Path::new("/nonexistent-keel-share")).is_err());
         assert!(check_share(Path::new("/")).is_ok());
+    }
+
+    #[test]
+    fn disk_command_line_and_image() {
+        let mut with_disk = options(&[]);
+        with_disk.disk = Some("/tmp/k,d.img".into());
+        let joined = args(&with_disk, &images("Image", "initrd"), Console::Terminal).join(" ");
+        assert!(
+            joined.contains(
+                "-drive if=none,file=/tmp/k,,d.img,format=raw,id=hostdisk \
+                 -device virtio-blk-device,drive=hostdisk -device virtio-rng-device"
+            ),
+            "{joined}"
+        );
+        let dir = std::env::temp_dir().join(format!("keel-disk-test-{}", std::process::id()));
+        let image = dir.join("sub").join("disk.img");
+        prepare_disk(&image).unwrap();
+        assert_eq!(std::fs::metadata(&image).unwrap().len(), NEW_DISK_BYTES);
+        std::fs::write(&image, b"kept").unwrap();
+        prepare_disk(&image).unwrap();
+        assert_eq!(std::fs::read(&image).unwrap(), b"kept", "an existing image is kept");
+        assert!(prepare_disk(&dir).is_err(), "a directory");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
