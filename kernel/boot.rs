@@ -65,6 +65,9 @@ extern "C" fn keel_primary_main(dtb_pa: u64, phys_base: u64) -> ! {
     }
     let options = Options::parse(platform.bootargs.unwrap_or(""));
     logger::init(logger::level_named(options.log_level));
+    if let Some(leaves) = options.stage2_leaves {
+        crate::vm::memory::set_stage2_leaves(leaves);
+    }
 
     setup_memory(&platform, dtb_pa, dtb.len() as u64, phys_base);
     setup_interrupts(&platform);
@@ -132,6 +135,7 @@ fn define_default_guest() {
         cmdline: alloc::string::String::from("console=ttyAMA0 earlycon=pl011,0x09000000"),
         mem_bytes: 256 << 20,
         vcpus: 1,
+        disks: alloc::vec::Vec::new(),
     };
     if let Err(error) = crate::vm::registry::create(config) {
         log::warn!("boot: the default guest could not be defined: {error}");

@@ -7,17 +7,21 @@ pub struct Options<'a> {
     pub selftest: bool,
     /// `keel.log=LEVEL`: the log level (off, error, warn, info, debug, trace).
     pub log_level: Option<&'a str>,
+    /// `keel.stage2=blocks|pages`: how guest RAM is mapped at stage 2 (default pages).
+    pub stage2_leaves: Option<&'a str>,
 }
 
 impl<'a> Options<'a> {
     /// Reads the options out of a command line; unknown words are left for others.
     pub fn parse(cmdline: &'a str) -> Self {
-        let mut options = Options { selftest: false, log_level: None };
+        let mut options = Options { selftest: false, log_level: None, stage2_leaves: None };
         for word in cmdline.split_whitespace() {
             if word == "keel.selftest" || word == "keel.selftest=1" {
                 options.selftest = true;
             } else if let Some(level) = word.strip_prefix("keel.log=") {
                 options.log_level = Some(level);
+            } else if let Some(leaves) = word.strip_prefix("keel.stage2=") {
+                options.stage2_leaves = Some(leaves);
             }
         }
         options
@@ -30,11 +34,12 @@ mod tests {
 
     #[test]
     fn reads_keel_options_and_ignores_the_rest() {
-        let options = Options::parse("console=ttyAMA0 keel.selftest  keel.log=debug quiet");
+        let options = Options::parse("console=ttyAMA0 keel.selftest  keel.log=debug quiet keel.stage2=blocks");
         assert!(options.selftest);
         assert_eq!(options.log_level, Some("debug"));
+        assert_eq!(options.stage2_leaves, Some("blocks"));
         let none = Options::parse("");
-        assert_eq!(none, Options { selftest: false, log_level: None });
+        assert_eq!(none, Options { selftest: false, log_level: None, stage2_leaves: None });
         assert!(!Options::parse("keel.selftests keel.selftest=0").selftest);
     }
 }

@@ -36,6 +36,9 @@ pub fn enable_receive_interrupt() {
     if let Some(uart) = CONSOLE.lock().as_ref() {
         uart.enable_rx_interrupt();
     }
+    // Bytes typed before Keel started may already wait in the UART, with their interrupt
+    // cleared by its set-up: take them now, or no further byte would come in.
+    on_receive(0);
 }
 
 /// Fired by the receive interrupt; the console task waits on it.

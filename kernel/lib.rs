@@ -8,6 +8,7 @@
 extern crate alloc;
 
 pub mod cmdline;
+pub mod disk;
 pub mod fs;
 pub mod mm;
 pub mod net;

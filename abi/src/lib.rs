@@ -86,6 +86,23 @@ pub mod call {
     /// `getcwd(ptr, len) -> n`: writes the current directory (at most `len` bytes) and
     /// returns its full length.
     pub const GETCWD: u64 = 31;
+    /// `vm_create_disks(config_ptr, disks_ptr, count) -> 0`: `vm_create` with up to
+    /// [`super::VM_MAX_DISKS`] [`super::VmDiskSpec`]s (vda, vdb, … in this order). A disk
+    /// with a size is made on the host disk if missing (`Exists` if it exists with another
+    /// size); one without must exist. Nothing changes on error: `TooBig` when a new disk does
+    /// not fit (see `disk_list`'s [`super::DiskSpace`]), `NotFound` without a host disk.
+    pub const VM_CREATE_DISKS: u64 = 40;
+    /// `disk_list(ptr, max, space_ptr) -> total`: fills up to `max` [`super::DiskInfo`]s
+    /// (the guest disks on the host disk) and, if `space_ptr` is not 0, a
+    /// [`super::DiskSpace`]; `NotFound` without a usable host disk.
+    pub const DISK_LIST: u64 = 41;
+    /// `disk_delete(name_ptr, name_len) -> 0`: deletes a guest disk no running VM uses
+    /// (`NotPermitted` while one does).
+    pub const DISK_DELETE: u64 = 42;
+    /// `vm_stats(name_ptr, name_len, ptr, max) -> total`: fills up to `max`
+    /// [`super::VmDeviceStats`], one per virtio device of a running VM (0 when it is not
+    /// running).
+    pub const VM_STATS: u64 = 43;
 
     // The network: 50..=69.
     /// `net_status(ptr, len, what) -> total`: the network as text ([`super::NET_SHOW_ALL`]:
@@ -363,6 +380,122 @@ pub const VM_MAX_VCPUS: u64 = 8;
 pub const VM_MIN_MEM: u64 = 16 << 20;
 pub const VM_MAX_MEM: u64 = 16 << 30;
 
+/// A guest disk of `vm_create_disks`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VmDiskSpec {
+    /// The disk's name on the host disk: 1 to 31 letters, digits, `-` and `_`, starting
+    /// with a letter.
+    pub name: StrRef,
+    /// Bytes (rounded up to whole MiB) to make it with if it is missing; 0: it must exist.
+    pub size_bytes: u64,
+    /// [`DISK_READ_ONLY`].
+    pub flags: u64,
+}
+
+/// The guest sees the disk read-only.
+pub const DISK_READ_ONLY: u64 = 1;
+/// Most disks one VM may have.
+pub const VM_MAX_DISKS: u64 = 4;
+
+/// One guest disk as `disk_list` reports it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DiskInfo {
+    pub name: [u8; NAME_LEN],
+    pub size_bytes: u64,
+    /// Running VMs that use it read-write, and read-only.
+    pub writers: u32,
+    pub readers: u32,
+}
+
+impl Default for DiskInfo {
+    fn default() -> Self {
+        Self { name: [0; NAME_LEN], size_bytes: 0, writers: 0, readers: 0 }
+    }
+}
+
+impl DiskInfo {
+    /// The name as text.
+    pub fn name(&self) -> &str {
+        field_text(&self.name)
+    }
+}
+
+/// The host disk's space, as `disk_list` reports it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskSpace {
+    pub total_bytes: u64,
+    pub free_bytes: u64,
+    /// The largest disk that can still be made.
+    pub largest_free_bytes: u64,
+}
+
+/// One virtio device of a running VM, as `vm_stats` reports it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VmDeviceStats {
+    /// Its virtio-mmio slot (0x0A00_0000 + 0x200 * slot, INTID 48 + slot).
+    pub slot: u32,
+    /// 1 while it waits for the guest to reset it (a guest error broke it).
+    pub needs_reset: u32,
+    /// `console`, `rng`, `block`.
+    pub kind: [u8; 16],
+    /// What the guest calls it: `hvc0`, `hwrng`, `vda`, …
+    pub guest_name: [u8; 16],
+    /// For a disk: its name on the host disk, with ` (ro)` when read-only.
+    pub detail: [u8; NAME_LEN],
+    /// QueueNotify writes, chains returned, interrupts raised, guest errors, guest resets.
+    pub notifications: u64,
+    pub chains: u64,
+    pub interrupts: u64,
+    pub guest_errors: u64,
+    pub resets: u64,
+    /// Requests served (disk reads, writes and flushes; entropy requests).
+    pub requests: u64,
+    /// Bytes the host side moved to the guest and from it.
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+}
+
+impl Default for VmDeviceStats {
+    fn default() -> Self {
+        Self {
+            slot: 0,
+            needs_reset: 0,
+            kind: [0; 16],
+            guest_name: [0; 16],
+            detail: [0; NAME_LEN],
+            notifications: 0,
+            chains: 0,
+            interrupts: 0,
+            guest_errors: 0,
+            resets: 0,
+            requests: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+        }
+    }
+}
+
+/// A NUL-padded field as text (invalid UTF-8 shows as `?`).
+pub fn field_text(field: &[u8]) -> &str {
+    let len = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+    core::str::from_utf8(&field[..len]).unwrap_or("?")
+}
+
+/// Copies `text` into a NUL-padded field of `N` bytes (cut at a character boundary).
+pub fn small_field<const N: usize>(text: &str) -> [u8; N] {
+    let mut field = [0; N];
+    let mut len = text.len().min(N);
+    while !text.is_char_boundary(len) {
+        len -= 1;
+    }
+    field[..len].copy_from_slice(&text.as_bytes()[..len]);
+    field
+}
+
 /// `open` flags: read, write, create if missing, cut to length 0.
 pub const O_READ: u64 = 1;
 pub const O_WRITE: u64 = 2;
@@ -532,6 +665,12 @@ mod tests {
         assert_eq!(vm_state_name(VM_CRASHED), "crashed");
         assert_eq!(core::mem::size_of::<Stat>(), 32);
         assert_eq!(core::mem::size_of::<DirEntry>(), 264);
+        assert_eq!(core::mem::size_of::<VmDiskSpec>(), 32);
+        assert_eq!(core::mem::size_of::<DiskInfo>(), 48);
+        assert_eq!(core::mem::size_of::<DiskSpace>(), 24);
+        assert_eq!(core::mem::size_of::<VmDeviceStats>(), 136);
+        assert_eq!(field_text(&small_field::<16>("hvc0")), "hvc0");
+        assert_eq!(small_field::<4>("abcdef"), *b"abcd");
     }
 
     #[test]

@@ -94,8 +94,8 @@ impl Pl011 {
         Self { regs }
     }
 
-    /// Resets the UART to 115200 8N1 with FIFOs, all interrupts masked and cleared, and the
-    /// transmitter and receiver enabled.
+    /// Resets the UART to 115200 8N1 (FIFOs left on or off as found), all interrupts masked
+    /// and cleared, and the transmitter and receiver enabled.
     pub fn init(&self) {
         self.regs.cr.set(0);
         for _ in 0..BUSY_POLL_LIMIT {
@@ -104,17 +104,17 @@ impl Pl011 {
             }
             core::hint::spin_loop();
         }
-        // Clearing FEN flushes the FIFOs.
-        self.regs.lcr_h.modify(LCR_H::FEN::CLEAR);
         self.regs.imsc.set(0);
         self.regs.icr.write(INT::ALL::SET);
         let (integer, fraction) = baud_divisors(UART_CLOCK_HZ, BAUD_RATE);
         self.regs.ibrd.set(integer);
         self.regs.fbrd.set(fraction);
-        // The divisors latch on the LCR_H write that follows them.
-        self.regs
-            .lcr_h
-            .write(LCR_H::WLEN::EightBits + LCR_H::FEN::SET);
+        // The divisors latch on the LCR_H write that follows them. FEN stays as it was:
+        // switching the FIFOs on or off flushes them, which would lose what was typed before
+        // Keel started (QEMU starts with them off and holds back input while its one-byte
+        // holding register is full, so nothing is lost either way).
+        let fifos = if self.regs.lcr_h.is_set(LCR_H::FEN) { LCR_H::FEN::SET } else { LCR_H::FEN::CLEAR };
+        self.regs.lcr_h.write(LCR_H::WLEN::EightBits + fifos);
         self.regs
             .cr
             .write(CR::UARTEN::SET + CR::TXE::SET + CR::RXE::SET);
@@ -207,7 +207,7 @@ mod tests {
         let uart = unsafe { Pl011::new(memory.as_mut_ptr() as usize) };
         uart.init();
         assert_eq!(uart.regs.cr.get(), 0x301);
-        assert_eq!(uart.regs.lcr_h.get(), 0x70);
+        assert_eq!(uart.regs.lcr_h.get(), 0x60, "8 bits; the FIFOs stay off as found");
         assert_eq!(
             uart.read_byte(),
             Some(b'k'),

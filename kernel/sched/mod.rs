@@ -1,5 +1,7 @@
 //! The one scheduler: per-CPU weighted-fair run queues for kernel, user and vCPU threads.
 
+#[cfg(target_os = "none")]
+pub mod mutex;
 pub mod runqueue;
 #[cfg(target_os = "none")]
 pub mod sleep;

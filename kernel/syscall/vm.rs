@@ -2,7 +2,7 @@
 
 use super::{with_space, write_array};
 use crate::proc::Process;
-use crate::vm::machine::VmConfig;
+use crate::vm::machine::{DiskConfig, VmConfig};
 use crate::vm::registry;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -23,7 +23,89 @@ pub fn by_name(process: &Process, ptr: u64, len: u64, f: fn(&str) -> Result<(), 
 }
 
 pub fn create(process: &Process, config_ptr: u64) -> Result<u64, Error> {
-    let config = with_space(process, |space| {
+    registry::create(read_config(process, config_ptr)?).map(|()| 0)
+}
+
+/// `vm_create_disks(config_ptr, disks_ptr, count)`.
+pub fn create_with_disks(process: &Process, config_ptr: u64, disks_ptr: u64, count: u64) -> Result<u64, Error> {
+    if count > keel_abi::VM_MAX_DISKS {
+        return Err(Error::TooBig);
+    }
+    let mut config = read_config(process, config_ptr)?;
+    let mut sizes = Vec::new();
+    for index in 0..count {
+        let spec: keel_abi::VmDiskSpec = with_space(process, |space| {
+            let mut raw = [0u8; core::mem::size_of::<keel_abi::VmDiskSpec>()];
+            space.read(disks_ptr.checked_add(index * 32).ok_or(Error::BadAddress)?, &mut raw)?;
+            let word = |at: usize| -> u64 {
+                let mut bytes = [0u8; 8];
+                bytes.copy_from_slice(&raw[at..at + 8]);
+                u64::from_le_bytes(bytes)
+            };
+            Ok(keel_abi::VmDiskSpec {
+                name: keel_abi::StrRef { ptr: word(0), len: word(8) },
+                size_bytes: word(16),
+                flags: word(24),
+            })
+        })?;
+        let name = with_space(process, |space| space.read_str(spec.name.ptr, spec.name.len, keel_abi::NAME_LEN))?;
+        if spec.flags & !keel_abi::DISK_READ_ONLY != 0 {
+            return Err(Error::InvalidArgument);
+        }
+        config.disks.push(DiskConfig { name, read_only: spec.flags & keel_abi::DISK_READ_ONLY != 0 });
+        sizes.push(spec.size_bytes);
+    }
+    registry::create_with_disks(config, &sizes).map(|()| 0)
+}
+
+/// `disk_list(ptr, max, space_ptr)`.
+pub fn disk_list(process: &Process, ptr: u64, max: u64, space_ptr: u64) -> Result<u64, Error> {
+    let (entries, (total, free, largest)) = crate::disk::store::list()?;
+    let infos: Vec<keel_abi::DiskInfo> = entries
+        .iter()
+        .map(|entry| keel_abi::DiskInfo {
+            name: keel_abi::name_field(&entry.name),
+            size_bytes: entry.bytes,
+            writers: entry.writers,
+            readers: entry.readers,
+        })
+        .collect();
+    if space_ptr != 0 {
+        let space = keel_abi::DiskSpace { total_bytes: total, free_bytes: free, largest_free_bytes: largest };
+        with_space(process, |s| s.write_value(space_ptr, &space))?;
+    }
+    write_array(process, ptr, max, &infos)
+}
+
+/// `vm_stats(name_ptr, name_len, ptr, max)`.
+pub fn stats(process: &Process, a: [u64; 6]) -> Result<u64, Error> {
+    let vm = registry::get(&name(process, a[0], a[1])?).ok_or(Error::NotFound)?;
+    let running = vm.running.lock().clone();
+    let Some(running) = running else { return Ok(0) };
+    let stats: Vec<keel_abi::VmDeviceStats> = crate::vm::virtio::stats(&running)
+        .iter()
+        .map(|device| keel_abi::VmDeviceStats {
+            slot: device.slot,
+            needs_reset: u32::from(device.needs_reset),
+            kind: keel_abi::small_field(device.kind),
+            guest_name: keel_abi::small_field(device.guest_name),
+            detail: keel_abi::name_field(&device.detail),
+            notifications: device.counters.notifications,
+            chains: device.counters.chains,
+            interrupts: device.counters.interrupts,
+            guest_errors: device.counters.guest_errors,
+            resets: device.counters.resets,
+            requests: device.requests,
+            bytes_in: device.bytes_in,
+            bytes_out: device.bytes_out,
+        })
+        .collect();
+    drop(running);
+    write_array(process, a[2], a[3], &stats)
+}
+
+fn read_config(process: &Process, config_ptr: u64) -> Result<VmConfig, Error> {
+    with_space(process, |space| {
         let mut raw = [0u8; core::mem::size_of::<keel_abi::VmConfig>()];
         space.read(config_ptr, &mut raw)?;
         let word = |at: usize| -> u64 {
@@ -40,9 +122,9 @@ pub fn create(process: &Process, config_ptr: u64) -> Result<u64, Error> {
             cmdline: text(48, MAX_TEXT)?,
             mem_bytes: word(64),
             vcpus: usize::try_from(word(72)).map_err(|_| Error::InvalidArgument)?,
+            disks: Vec::new(),
         })
-    })?;
-    registry::create(config).map(|()| 0)
+    })
 }
 
 pub fn list(process: &Process, ptr: u64, max: u64) -> Result<u64, Error> {

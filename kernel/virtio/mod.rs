@@ -1,10 +1,12 @@
 //! Virtio host drivers: the transports the DTB lists, found and handed to the driver of
-//! their device type (the 9P share, the host NIC).
+//! their device type (the 9P share, the host disk, host entropy, the host NIC).
 
+pub mod blk;
 mod hal;
 pub mod irq;
 pub mod net;
 mod p9;
+pub mod rng;
 
 pub use hal::KeelHal;
 
@@ -60,6 +62,8 @@ pub fn init(platform: &Platform<'_>) {
     for found in discover(platform) {
         match found.device_type() {
             DeviceType::_9P => p9::start(found),
+            DeviceType::Block => blk::start(found),
+            DeviceType::EntropySource => rng::start(found),
             DeviceType::Network => net::start(found),
             other => log::info!("virtio: no driver for {other:?} at {:#x}", found.device.base),
         }

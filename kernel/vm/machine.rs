@@ -1,6 +1,7 @@
 //! One virtual machine: its configuration, memory, devices, vCPUs and state.
 
 use super::memory::GuestRam;
+use super::virtio::VirtioSlot;
 use crate::arch::guest::VmHardware;
 use crate::sched::wait::WaitQueue;
 use crate::sync::IrqSpinlock;
@@ -24,6 +25,16 @@ pub struct VmConfig {
     pub cmdline: String,
     pub mem_bytes: u64,
     pub vcpus: usize,
+    /// Guest disks on the host disk (vda, vdb, … in this order).
+    pub disks: Vec<DiskConfig>,
+}
+
+/// One guest disk of a VM.
+#[derive(Clone)]
+pub struct DiskConfig {
+    /// The disk's name in the host disk's table.
+    pub name: String,
+    pub read_only: bool,
 }
 
 /// Exits of one VM by class.
@@ -101,7 +112,16 @@ pub struct Running {
     pub ram: GuestRam,
     pub hardware: VmHardware,
     pub devices: IrqSpinlock<Devices>,
+    /// The virtio devices, each with its own lock and task (`vm/virtio`).
+    pub virtio: Vec<Arc<VirtioSlot>>,
     pub started_ns: u64,
+}
+
+impl Running {
+    /// The virtio slot holding `ipa`, and the offset in it.
+    pub fn virtio_at(&self, ipa: u64) -> Option<(&Arc<VirtioSlot>, u64)> {
+        super::virtio::slot_at(&self.virtio, ipa)
+    }
 }
 
 pub struct Vm {
@@ -127,6 +147,9 @@ pub struct Vm {
     pub exit_counts: ExitCounts,
     /// vCPU threads still running.
     pub live_vcpus: AtomicU32,
+    /// Device tasks still running, and where the last one says it has ended.
+    pub device_tasks: AtomicU32,
+    pub device_tasks_done: WaitQueue,
 }
 
 impl Vm {
@@ -154,6 +177,8 @@ impl Vm {
             exits: AtomicU64::new(0),
             exit_counts: ExitCounts::default(),
             live_vcpus: AtomicU32::new(0),
+            device_tasks: AtomicU32::new(0),
+            device_tasks_done: WaitQueue::new(),
         }
     }
 
@@ -211,6 +236,8 @@ impl Vm {
                 log::warn!("vm {}: {error:?}", config.name);
                 Error::InvalidArgument
             })?;
+        let virtio = super::virtio::build(config)?;
+        let slots: Vec<u32> = virtio.iter().map(|slot| slot.slot).collect();
         let mpidrs: Vec<u64> = (0..config.vcpus).map(keel_vmm::psci::vcpu_mpidr).collect();
         let dtb = keel_vmm::fdt::build(&keel_vmm::fdt::GuestDtbConfig {
             ram_bytes: config.mem_bytes,
@@ -220,7 +247,7 @@ impl Vm {
                 (Some(start), Some(bytes)) => Some((start, start + bytes.len() as u64)),
                 _ => None,
             },
-            virtio_slots: &[],
+            virtio_slots: &slots,
             psci_method: keel_vmm::fdt::PsciMethod::Hvc,
         })
         .map_err(|error| {
@@ -254,6 +281,7 @@ impl Vm {
             ram,
             hardware,
             devices: IrqSpinlock::new(devices),
+            virtio,
             started_ns: crate::arch::timer::now_ns(),
         })
     }
@@ -262,8 +290,16 @@ impl Vm {
 /// Types bytes into a running VM's console (after a serial BREAK when `with_break`) and
 /// wakes the vCPUs the interrupt is for. Returns how many bytes it took, or None when the
 /// VM is not running.
+///
+/// Input goes to the guest's virtio console (`hvc0`) when its command line makes that the
+/// console and its driver is up; otherwise, and always with a BREAK, to the PL011.
 pub fn type_into_console(vm: &Vm, with_break: bool, bytes: &[u8]) -> Option<usize> {
     let running = vm.running.lock().clone()?;
+    if !with_break && super::virtio::input_to_hvc(&vm.config.cmdline) {
+        if let Some(taken) = super::virtio::type_into(&running, bytes) {
+            return Some(taken);
+        }
+    }
     let (taken, kicks) = {
         let mut devices = running.devices.lock();
         let devices = &mut *devices;

@@ -5,3 +5,4 @@ pub mod memory;
 pub mod registry;
 pub mod test_guest;
 pub mod vcpu;
+pub mod virtio;

@@ -28,6 +28,69 @@ fn valid_name(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// Defines a VM with disks: `sizes[i]` is the size to make `config.disks[i]` with when it
+/// is missing (0: it must exist). Disks made here are deleted again if the VM cannot be
+/// defined, so an error changes nothing.
+pub fn create_with_disks(config: VmConfig, sizes: &[u64]) -> Result<(), Error> {
+    check(&config)?;
+    if config.disks.len() != sizes.len() || config.disks.len() > super::virtio::MAX_DISKS {
+        return Err(Error::InvalidArgument);
+    }
+    for (index, disk) in config.disks.iter().enumerate() {
+        if config.disks[..index].iter().any(|other| other.name == disk.name) {
+            return Err(Error::InvalidArgument);
+        }
+    }
+    let mut made: Vec<&str> = Vec::new();
+    let undo = |made: &[&str]| {
+        for name in made {
+            let _ = crate::disk::store::delete(name);
+        }
+    };
+    for (disk, &size) in config.disks.iter().zip(sizes) {
+        let result = if size == 0 {
+            crate::disk::store::size_of(&disk.name).map(|_| false)
+        } else {
+            crate::disk::store::ensure(&disk.name, size)
+        };
+        match result {
+            Ok(true) => made.push(&disk.name),
+            Ok(false) => {}
+            Err(error) => {
+                undo(&made);
+                return Err(error);
+            }
+        }
+    }
+    let made: Vec<String> = made.iter().map(|name| String::from(*name)).collect();
+    create(config).inspect_err(|_| {
+        for name in &made {
+            let _ = crate::disk::store::delete(name);
+        }
+    })
+}
+
+/// The checks of a definition that need no lock.
+fn check(config: &VmConfig) -> Result<(), Error> {
+    if !valid_name(&config.name) {
+        return Err(Error::InvalidArgument);
+    }
+    if config.vcpus == 0 || config.vcpus as u64 > keel_abi::VM_MAX_VCPUS {
+        return Err(Error::InvalidArgument);
+    }
+    if !(keel_abi::VM_MIN_MEM..=keel_abi::VM_MAX_MEM).contains(&config.mem_bytes) || !config.mem_bytes.is_multiple_of(2 << 20) {
+        return Err(Error::InvalidArgument);
+    }
+    crate::fs::check_file(&config.kernel)?;
+    if let Some(initrd) = &config.initrd {
+        crate::fs::check_file(initrd)?;
+    }
+    if VMS.lock().contains_key(&config.name) {
+        return Err(Error::InvalidArgument);
+    }
+    Ok(())
+}
+
 /// Defines a VM; its files must exist now. Nothing runs until `start`.
 pub fn create(config: VmConfig) -> Result<(), Error> {
     if !valid_name(&config.name) {
@@ -59,20 +122,33 @@ pub fn create(config: VmConfig) -> Result<(), Error> {
 
 /// Boots a VM that is not running: fresh memory, devices and vCPU 0.
 pub fn start(name: &str) -> Result<(), Error> {
+    start_with(name, Console::Fresh)
+}
+
+/// What a start does with the console output of the VM's previous run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Console {
+    /// Forget it: a new boot.
+    Fresh,
+    /// Keep it: the guest rebooted itself, and its console goes on.
+    Continued,
+}
+
+fn start_with(name: &str, console: Console) -> Result<(), Error> {
     let vm = get(name).ok_or(Error::NotFound)?;
     // Only one start at a time; the (slow) preparation runs without the running lock, which
     // masks interrupts.
     if vm.starting.swap(true, Ordering::AcqRel) {
         return Err(Error::NotPermitted);
     }
-    let started = start_prepared(&vm);
+    let started = start_prepared(&vm, console);
     vm.starting.store(false, Ordering::Release);
     started
 }
 
-fn start_prepared(vm: &Arc<Vm>) -> Result<(), Error> {
+fn start_prepared(vm: &Arc<Vm>, console: Console) -> Result<(), Error> {
     let name = &vm.config.name;
-    if vm.running.lock().is_some() || vm.live_vcpus.load(Ordering::Acquire) != 0 {
+    if vm.running.lock().is_some() || vm.live_vcpus.load(Ordering::Acquire) != 0 || vm.device_tasks.load(Ordering::Acquire) != 0 {
         return Err(Error::NotPermitted);
     }
     let prepared = Arc::new(vm.prepare()?);
@@ -81,15 +157,22 @@ fn start_prepared(vm: &Arc<Vm>) -> Result<(), Error> {
         if running.is_some() || vm.live_vcpus.load(Ordering::Acquire) != 0 {
             return Err(Error::NotPermitted);
         }
+        if console == Console::Continued && vm.stop_reason.load(Ordering::Acquire) != keel_abi::VM_RESET {
+            // Stopped or killed from the host while it rebooted.
+            return Err(Error::NotPermitted);
+        }
         vm.stopping.store(false, Ordering::Release);
         vm.stop_reason.store(keel_abi::VM_STOPPED, Ordering::Release);
         vm.exits.store(0, Ordering::Relaxed);
         vm.exit_counts.reset();
-        vm.console.lock().clear();
+        if console == Console::Fresh {
+            vm.console.lock().clear();
+        }
         *running = Some(prepared);
     }
     vm.state.store(VM_RUNNING, Ordering::Release);
     let running = vm.running.lock().clone().ok_or(Error::NotFound)?;
+    super::virtio::task::spawn_all(vm, &running);
     let (entry, context) = *vm.vcpus[0].start.lock();
     if let Err(code) = start_vcpu(vm, &running, 0, entry, context) {
         log::warn!("vm {name}: vCPU 0 did not start ({code:#x})");
@@ -131,12 +214,26 @@ pub fn start_vcpu(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, entry: u64
 /// Makes every vCPU leave, recording why; the last one to leave releases the memory and
 /// only then sets the VM's state, so a stopped VM's memory is always back.
 pub fn stop(vm: &Vm, state: u32) {
+    // Under the running lock, so that a reboot's restart (which re-arms `stopping` under the
+    // same lock) either sees this stop or is stopped by it.
+    let _running = vm.running.lock();
     if vm.stopping.swap(true, Ordering::AcqRel) {
+        // Already stopping: a stop or kill from the host wins over the guest's own reset.
+        if state != keel_abi::VM_RESET && vm.stop_reason.load(Ordering::Acquire) == keel_abi::VM_RESET {
+            vm.stop_reason.store(state, Ordering::Release);
+        }
         return;
     }
     vm.stop_reason.store(state, Ordering::Release);
     super::vcpu::kick_all(vm);
+    let running = vm.running.lock().clone();
+    if let Some(running) = running {
+        super::virtio::task::wake_all(&running);
+    }
 }
+
+/// How long the last vCPU waits for the device tasks to end.
+const DEVICE_TASKS_WAIT_NS: u64 = 5_000_000_000;
 
 /// A vCPU thread is done. When it was the last, the VM's memory goes back to the host.
 pub fn vcpu_left(vm: &Vm) {
@@ -148,6 +245,18 @@ pub fn vcpu_left(vm: &Vm) {
         vm.stop_reason.store(keel_abi::VM_STOPPED, Ordering::Release);
     }
     let final_state = vm.stop_reason.load(Ordering::Acquire);
+    // The device tasks hold the VM's memory and disks: they end first.
+    let running = vm.running.lock().clone();
+    if let Some(running) = running {
+        super::virtio::task::wake_all(&running);
+    }
+    let deadline = crate::arch::timer::now_ns() + DEVICE_TASKS_WAIT_NS;
+    let ended = vm
+        .device_tasks_done
+        .wait_until(Some(deadline), || (vm.device_tasks.load(Ordering::Acquire) == 0).then_some(()));
+    if ended.is_err() {
+        log::warn!("vm {}: device tasks still running after {} s", vm.config.name, DEVICE_TASKS_WAIT_NS / 1_000_000_000);
+    }
     let running = vm.running.lock().take();
     if let Some(running) = running {
         let seconds = crate::arch::timer::now_ns().saturating_sub(running.started_ns) / 1_000_000;
@@ -171,7 +280,22 @@ pub fn vcpu_left(vm: &Vm) {
         crate::arch::guest::invalidate_vm_tlb(running.hardware.vttbr);
         drop(running);
     }
-    vm.state.store(final_state, Ordering::Release);
+    if final_state == keel_abi::VM_RESET {
+        // The guest rebooted (PSCI SYSTEM_RESET): boot it again with fresh memory, from
+        // this (the last vCPU's) thread, which may block while the memory is prepared. Its
+        // state stays `running` meanwhile, so an attached console stays attached.
+        log::info!("vm {}: rebooting", vm.config.name);
+        match start_with(&vm.config.name, Console::Continued) {
+            Ok(()) => return,
+            Err(Error::NotPermitted) => {}
+            Err(error) => {
+                log::warn!("vm {}: reboot failed: {error:?}", vm.config.name);
+                let line = alloc::format!("keel: vm {} could not reboot: {}\n", vm.config.name, error.message());
+                vm.console_output(line.as_bytes());
+            }
+        }
+    }
+    vm.state.store(vm.stop_reason.load(Ordering::Acquire), Ordering::Release);
     vm.console_readers.wake_all();
 }
 

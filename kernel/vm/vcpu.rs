@@ -222,8 +222,13 @@ fn is_gic(ipa: u64, vcpus: usize) -> bool {
 /// An emulated MMIO access: the vGIC frames, the UART, then the bus.
 fn mmio(vm: &Vm, running: &Running, vcpu: &mut VcpuContext, access: &MmioAccess) -> Next {
     let value = access.store_value(&vcpu.regs.x);
-    let mut devices = running.devices.lock();
-    let devices = &mut *devices;
+    if let Some((slot, offset)) = running.virtio_at(access.ipa) {
+        let write = access.write.then_some(value);
+        let result = super::virtio::mmio_access(vm, running, slot, offset, access.width, write);
+        return finish_mmio(vm, vcpu, access, result);
+    }
+    let mut guard = running.devices.lock();
+    let devices = &mut *guard;
     let result: Result<u64, MmioError> = if let Some((region, offset)) = devices.vgic.region_of(access.ipa) {
         if access.write {
             devices.vgic.mmio_write(region, offset, access.width, value).map(|()| 0)
@@ -246,6 +251,12 @@ fn mmio(vm: &Vm, running: &Running, vcpu: &mut VcpuContext, access: &MmioAccess)
     } else {
         devices.bus.read(access.ipa, access.width, &mut devices.vgic)
     };
+    drop(guard);
+    finish_mmio(vm, vcpu, access, result)
+}
+
+/// Completes an emulated access: the loaded value, or an external abort.
+fn finish_mmio(vm: &Vm, vcpu: &mut VcpuContext, access: &MmioAccess, result: Result<u64, MmioError>) -> Next {
     match result {
         Ok(read) => {
             if !access.write {

@@ -24,6 +24,8 @@ mod heap;
 pub mod rt;
 #[cfg(target_os = "none")]
 pub mod sys;
+#[cfg(target_os = "none")]
+pub mod vmdev;
 
 /// Declares a program: `keel_userland::program!(path::to::main)`, where `main` is a
 /// `fn(&[&str]) -> i32`. For Keel this defines `_start`; on the host it defines a `main`

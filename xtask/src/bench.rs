@@ -229,6 +229,7 @@ fn figure(lines: &[String], prefix: &str, unit: &str) -> Option<u64> {
 fn switch(args: &BenchArgs, images: &Images) -> Result<(), String> {
     let selftest = console_of(&args.cpu, "keel.selftest", "", images)?;
     let switch = figure(&selftest, "selftest:", " ns per switch").ok_or("no switch figure from the self-tests")?;
+    let guest_exit = figure(&selftest, "selftest:", " ns per guest exit").ok_or("no guest exit figure from the self-tests")?;
     let shell = console_of(&args.cpu, "", "sysbench\n", images)?;
     let getpid = figure(&shell, "sysbench: getpid", " ns per call").ok_or("no getpid figure from sysbench")?;
     let yields = figure(&shell, "sysbench: yield", " ns per call").ok_or("no yield figure from sysbench")?;
@@ -237,6 +238,7 @@ fn switch(args: &BenchArgs, images: &Images) -> Result<(), String> {
     println!("{:<44}  {:>8}", "kernel thread -> thread switch (block + wake)", switch);
     println!("{:<44}  {:>8}", "syscall round trip (getpid, EL0 -> EL2 -> EL0)", getpid);
     println!("{:<44}  {:>8}", "syscall + scheduler pass (yield, no switch)", yields);
+    println!("{:<44}  {:>8}", "guest exit round trip (world switch, MMIO)", guest_exit);
     if getpid > 0 {
         println!("ratio switch/syscall: {:.2}", switch as f64 / getpid as f64);
     }
@@ -257,7 +259,7 @@ fn guest_uptime(line: &str) -> Option<f64> {
 
 /// Seconds from QEMU's start to the guest's marker line, with the guest as QEMU's own
 /// kernel (no Keel): the baseline.
-fn bare_guest_boot(cpu: &str) -> Result<(Duration, Option<f64>), String> {
+fn bare_guest_boot(cpu: &str) -> Result<BootRun, String> {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let dir = crate::guest::images_dir();
@@ -279,6 +281,7 @@ fn bare_guest_boot(cpu: &str) -> Result<(Duration, Option<f64>), String> {
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot start QEMU: {e}"))?;
+    let sampler = crate::cputime::Sampler::start(child.id(), started);
     let stdout = child.stdout.take().ok_or("no QEMU output")?;
     let (sender, receiver) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -291,16 +294,49 @@ fn bare_guest_boot(cpu: &str) -> Result<(Duration, Option<f64>), String> {
         }
     });
     let result = receiver.recv_timeout(Duration::from_secs(300)).map_err(|_| "the bare guest never printed its marker".to_string());
+    // One more sample past the marker, so the CPU time at the marker can be read.
+    std::thread::sleep(Duration::from_millis(30));
+    let samples = sampler.samples();
     let _ = child.kill();
     let _ = child.wait();
-    result
+    let (time, uptime) = result?;
+    Ok(BootRun { time, uptime, cpu: samples.at(time).map(Duration::from_secs_f64), exits: None })
+}
+
+/// The boots of one configuration.
+#[derive(Default)]
+struct Series {
+    time: Vec<Duration>,
+    cpu: Vec<Duration>,
+    uptime: Vec<Duration>,
+}
+
+impl Series {
+    fn add(&mut self, run: BootRun) {
+        self.time.push(run.time);
+        self.cpu.extend(run.cpu);
+        self.uptime.extend(run.uptime.map(Duration::from_secs_f64));
+    }
+}
+
+/// One boot of the guest to its marker line.
+struct BootRun {
+    /// Wall time to the marker.
+    time: Duration,
+    /// The guest's own uptime in the marker.
+    uptime: Option<f64>,
+    /// QEMU's CPU time over the same span.
+    cpu: Option<Duration>,
+    /// Keel's report of exits by class (under Keel only).
+    exits: Option<String>,
 }
 
 /// Seconds from typing `vm start linux` to the guest's marker line under Keel, and the
 /// kernel's report of the guest's exits by class (after the guest powers itself off).
-fn keel_guest_boot(cpu: &str, images: &Images) -> Result<(Duration, Option<f64>, Option<String>), String> {
+fn keel_guest_boot(cpu: &str, stage2: &str, images: &Images) -> Result<BootRun, String> {
     use crate::typing::Step::{Type, TypeAfter, WaitFor};
-    let args = ["--cpu", cpu, "--smp", "2", "--timeout", "300", "--append", "keel.log=info"];
+    let append = format!("keel.log=info keel.stage2={stage2}");
+    let args = ["--cpu", cpu, "--smp", "2", "--timeout", "300", "--append", &append];
     let options: RunOptions = match options::parse_run_args(&args)? {
         Parsed::Run(options) => options,
         Parsed::Help => unreachable!("no --help in fixed arguments"),
@@ -318,47 +354,61 @@ fn keel_guest_boot(cpu: &str, images: &Images) -> Result<(Duration, Option<f64>,
     let marker = outcome.console.iter().find(|l| l.text.contains(GUEST_MARKER));
     let exits = outcome.console.iter().find(|l| l.text.contains(" exits:")).map(|l| l.text.clone());
     match (typed, marker) {
-        (Some(typed), Some(marker)) if marker.at > typed.at => Ok((marker.at - typed.at, guest_uptime(&marker.text), exits)),
+        (Some(typed), Some(marker)) if marker.at > typed.at => {
+            let cpu = match (outcome.cpu.at(typed.at), outcome.cpu.at(marker.at)) {
+                (Some(from), Some(to)) if to >= from => Some(Duration::from_secs_f64(to - from)),
+                _ => None,
+            };
+            Ok(BootRun { time: marker.at - typed.at, uptime: guest_uptime(&marker.text), cpu, exits })
+        }
         _ => Err(format!("the guest did not boot under Keel: {}", outcome.reason.unwrap_or_default())),
     }
 }
 
 /// The guest's boot under Keel against bare QEMU, alternating, `runs` of each.
 fn boot(args: &BenchArgs, images: &Images) -> Result<(), String> {
-    let mut keel = Vec::new();
-    let mut bare = Vec::new();
-    let (mut keel_uptime, mut bare_uptime) = (Vec::new(), Vec::new());
+    let (mut keel, mut blocks, mut bare) = (Series::default(), Series::default(), Series::default());
     let mut exits = None;
     for run in 1..=args.runs {
         if std::io::stderr().is_terminal() {
             eprint!("\rbench boot: run {run}/{} ", args.runs);
         }
-        let (time, uptime) = bare_guest_boot(&args.cpu)?;
-        bare.push(time);
-        bare_uptime.extend(uptime.map(Duration::from_secs_f64));
-        let (time, uptime, report) = keel_guest_boot(&args.cpu, images)?;
-        keel.push(time);
-        keel_uptime.extend(uptime.map(Duration::from_secs_f64));
-        exits = exits.or(report);
+        bare.add(bare_guest_boot(&args.cpu)?);
+        let pages = keel_guest_boot(&args.cpu, "pages", images)?;
+        exits = exits.or(pages.exits.clone());
+        keel.add(pages);
+        blocks.add(keel_guest_boot(&args.cpu, "blocks", images)?);
     }
     if std::io::stderr().is_terminal() {
         eprintln!();
     }
-    println!("bench boot: seconds to the guest's marker line ({}, 1 vCPU, 256 MiB, median of {})", args.cpu, args.runs);
-    println!("{:<40}  {:>8}  {:>8}  {:>8}", "", "median", "min", "max");
+    println!("bench boot: the guest's boot to its marker line ({}, 1 vCPU, 256 MiB, median of {})", args.cpu, args.runs);
+    println!("{:<50}  {:>8}  {:>8}  {:>8}", "seconds", "median", "min", "max");
     let rows = [
-        ("under Keel (from vm start)", &keel),
-        ("bare QEMU (from QEMU start)", &bare),
-        ("  guest's own uptime, under Keel", &keel_uptime),
-        ("  guest's own uptime, bare QEMU", &bare_uptime),
+        ("wall time under Keel (from vm start)", &keel.time),
+        ("  with stage-2 blocks (keel.stage2=blocks)", &blocks.time),
+        ("wall time on bare QEMU (from QEMU start)", &bare.time),
+        ("QEMU CPU time under Keel (vm start to marker)", &keel.cpu),
+        ("  with stage-2 blocks", &blocks.cpu),
+        ("QEMU CPU time on bare QEMU (start to marker)", &bare.cpu),
+        ("the guest's own uptime at its marker, under Keel", &keel.uptime),
+        ("  with stage-2 blocks", &blocks.uptime),
+        ("the guest's own uptime at its marker, bare QEMU", &bare.uptime),
     ];
     for (name, times) in rows {
         let min = times.iter().min().copied().unwrap_or_default();
         let max = times.iter().max().copied().unwrap_or_default();
         let median = median(times).unwrap_or_default();
-        println!("{name:<40}  {:>8.3}  {:>8.3}  {:>8.3}", median.as_secs_f64(), min.as_secs_f64(), max.as_secs_f64());
+        println!("{name:<50}  {:>8.3}  {:>8.3}  {:>8.3}", median.as_secs_f64(), min.as_secs_f64(), max.as_secs_f64());
     }
-    for (what, keel, bare) in [("ratio Keel/bare", &keel, &bare), ("ratio of the guest's own uptimes", &keel_uptime, &bare_uptime)] {
+    let ratios = [
+        ("ratio Keel/bare, wall time", &keel.time, &bare.time),
+        ("ratio Keel/bare, QEMU CPU time", &keel.cpu, &bare.cpu),
+        ("ratio Keel/bare, guest's own uptime", &keel.uptime, &bare.uptime),
+        ("ratio Keel with stage-2 blocks/bare, wall time", &blocks.time, &bare.time),
+        ("ratio Keel with stage-2 blocks/bare, QEMU CPU time", &blocks.cpu, &bare.cpu),
+    ];
+    for (what, keel, bare) in ratios {
         let (keel, bare) = (median(keel).unwrap_or_default(), median(bare).unwrap_or_default());
         if !bare.is_zero() {
             println!("{what}: {:.2}", keel.as_secs_f64() / bare.as_secs_f64());

@@ -4,6 +4,7 @@ mod added;
 mod bench;
 mod console;
 mod cpio;
+mod cputime;
 mod elf;
 mod guest;
 mod image;

@@ -31,6 +31,9 @@ options:
   --add DIR                put the files under DIR into the built initrd, at their paths
                            relative to DIR (DIR/guest/mine/Image is /guest/mine/Image)
   --share DIR              share DIR with Keel, read-write, at /host (virtio-9p)
+  --disk FILE              the host disk image (default target/keel/disk.img, made sparse,
+                           2 GiB, on first use; kept across runs and Keel's reboot)
+  --no-disk                boot without a host disk
   --http-port PORT         the machine's 127.0.0.1:PORT reaches Keel's status page (port 80
                            of its wan interface; default 8080; 0: no such forward)
   --forward HOST:KEEL      the machine's 127.0.0.1:HOST reaches Keel's wan port KEEL
@@ -73,6 +76,10 @@ pub struct RunOptions {
     pub add: Vec<PathBuf>,
     /// A directory shared with Keel at `/host` (virtio-9p).
     pub share: Option<PathBuf>,
+    /// The host disk image; None: the default one (`qemu::default_disk`), unless `no_disk`.
+    pub disk: Option<PathBuf>,
+    /// Boot without a host disk.
+    pub no_disk: bool,
     /// Arguments after `--`, appended to QEMU's command line as they are.
     pub extra_qemu_args: Vec<String>,
     /// A network card on QEMU's user network (`--no-net`: none).
@@ -98,6 +105,8 @@ impl Default for RunOptions {
             initrd: None,
             add: Vec::new(),
             share: None,
+            disk: None,
+            no_disk: false,
             extra_qemu_args: Vec::new(),
             net: true,
             http_port: Some(DEFAULT_HTTP_PORT),
@@ -240,6 +249,17 @@ pub fn parse_run_args<S: AsRef<str>>(args: &[S]) -> Result<Parsed, String> {
                 }
                 options.share = Some(PathBuf::from(dir));
             }
+            "--disk" => {
+                let file = value(name)?;
+                if file.is_empty() {
+                    return Err("--disk wants a file".into());
+                }
+                options.disk = Some(PathBuf::from(file));
+            }
+            "--no-disk" => {
+                flag(name)?;
+                options.no_disk = true;
+            }
             "--http-port" => {
                 let text = value(name)?;
                 options.http_port = if text.trim() == "0" { None } else { Some(parse_port(name, &text)?) };
@@ -342,6 +362,8 @@ mod tests {
         assert_eq!(options.initrd, Some(PathBuf::from("/tmp/initrd.cpio")));
         assert_eq!(options.add, [PathBuf::from("mine"), PathBuf::from("/tmp/more")]);
         assert_eq!(options.share, Some(PathBuf::from("/tmp/shared")));
+        assert_eq!(run(&["--disk", "/tmp/d.img"]).disk, Some(PathBuf::from("/tmp/d.img")));
+        assert!(run(&["--no-disk"]).no_disk);
         assert_eq!(options.extra_qemu_args, vec!["-s", "-S"]);
     }
 
@@ -367,6 +389,8 @@ mod tests {
             (&["--frobnicate"][..], "unknown option"),
             (&["--share"][..], "needs a value"),
             (&["--share="][..], "wants a directory"),
+            (&["--disk="][..], "wants a file"),
+            (&["--no-disk=1"][..], "takes no value"),
             (&["extra"][..], "unknown option"),
         ] {
             let error = parse_run_args(args).unwrap_err();

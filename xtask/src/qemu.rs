@@ -85,16 +85,48 @@ pub fn share_args(dir: &Path) -> Vec<String> {
         format!("local,id={SHARE_TAG},path={path},security_model=none"),
         "-device".into(),
         format!("virtio-9p-device,fsdev={SHARE_TAG},mount_tag={SHARE_TAG}"),
-        "-global".into(),
-        "virtio-mmio.force-legacy=false".into(),
+    ]
+}
+
+/// The host disk image unless `--disk` names another.
+pub fn default_disk() -> std::path::PathBuf {
+    crate::image::output_dir().join("disk.img")
+}
+
+/// The size of a host disk image made on first use (sparse: it takes room as it is written).
+pub const NEW_DISK_BYTES: u64 = 2 << 30;
+
+/// Makes the disk image `path` (sparse, [`NEW_DISK_BYTES`]) unless it exists; refuses a
+/// directory. Its contents are Keel's (a table of guest disks, docs/virtio.md).
+pub fn prepare_disk(path: &Path) -> Result<(), String> {
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.is_file() => return Ok(()),
+        Ok(_) => return Err(format!("--disk {}: not a regular file", path.display())),
+        Err(_) => {}
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| format!("--disk {}: {e}", path.display()))?;
+    }
+    let file = std::fs::File::create(path).map_err(|e| format!("--disk {}: {e}", path.display()))?;
+    file.set_len(NEW_DISK_BYTES).map_err(|e| format!("--disk {}: {e}", path.display()))
+}
+
+/// The QEMU arguments of the host disk (modern virtio-mmio, like every virtio device Keel
+/// gets): the path's commas doubled.
+pub fn disk_args(path: &Path) -> Vec<String> {
+    let file = path.display().to_string().replace(',', ",,");
+    vec![
+        "-drive".into(),
+        format!("if=none,file={file},format=raw,id=hostdisk"),
+        "-device".into(),
+        "virtio-blk-device,drive=hostdisk".into(),
     ]
 }
 
 /// The QEMU arguments of the network card: QEMU's user network with the forwards from the
-/// machine's loopback to Keel's wan ports, and a modern virtio-net device on it. `modern`
-/// says whether to add the global that makes virtio-mmio devices modern (once per command
-/// line is enough; the share adds it too).
-pub fn net_args(options: &RunOptions, modern: bool) -> Vec<String> {
+/// machine's loopback to Keel's wan ports, and a virtio-net device on it (modern, as every
+/// virtio device: see `args`).
+pub fn net_args(options: &RunOptions) -> Vec<String> {
     if !options.net {
         return Vec::new();
     }
@@ -103,11 +135,7 @@ pub fn net_args(options: &RunOptions, modern: bool) -> Vec<String> {
     for (host, keel) in http.into_iter().chain(options.forwards.iter().copied()) {
         netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{keel}"));
     }
-    let mut args = vec!["-netdev".into(), netdev, "-device".into(), "virtio-net-device,netdev=wan0".into()];
-    if modern {
-        args.extend(["-global".into(), "virtio-mmio.force-legacy=false".into()]);
-    }
-    args
+    vec!["-netdev".into(), netdev, "-device".into(), "virtio-net-device,netdev=wan0".into()]
 }
 
 /// Checks the `--share` directory and makes its path absolute.
@@ -119,11 +147,19 @@ pub fn check_share(dir: &Path) -> Result<std::path::PathBuf, String> {
     Ok(absolute)
 }
 
-/// `options` with the `--share` directory checked and made absolute.
+/// `options` with the `--share` directory checked and made absolute, and the host disk
+/// chosen (the default one unless `--disk` or `--no-disk`) and made if missing.
 pub fn with_checked_share(options: &RunOptions) -> Result<RunOptions, String> {
     let mut options = options.clone();
     if let Some(dir) = &options.share {
         options.share = Some(check_share(dir)?);
+    }
+    if options.no_disk {
+        options.disk = None;
+    } else {
+        let disk = options.disk.clone().unwrap_or_else(default_disk);
+        prepare_disk(&disk)?;
+        options.disk = Some(disk);
     }
     Ok(options)
 }
@@ -151,7 +187,12 @@ pub fn args(options: &RunOptions, images: &Images, console: Console) -> Vec<Stri
     if let Some(dir) = &options.share {
         args.extend(share_args(dir));
     }
-    args.extend(net_args(options, options.share.is_none()));
+    args.extend(net_args(options));
+    if let Some(disk) = &options.disk {
+        args.extend(disk_args(disk));
+    }
+    // Host entropy for guests; every virtio device is modern (version 2).
+    args.extend(["-device", "virtio-rng-device", "-global", "virtio-mmio.force-legacy=false"].map(String::from));
     match console {
         Console::Terminal => args.extend(["-serial".into(), "mon:stdio".into()]),
         Console::Piped { qmp_socket } => {
@@ -218,7 +259,7 @@ mod tests {
              -m 2048M -kernel target/keel/Image -initrd target/keel/initrd.cpio -append keel.selftest \
              -display none -nodefaults \
              -no-user-config -netdev user,id=wan0,hostfwd=tcp:127.0.0.1:8080-:80 \
-             -device virtio-net-device,netdev=wan0 -global virtio-mmio.force-legacy=false \
+             -device virtio-net-device,netdev=wan0 -device virtio-rng-device -global virtio-mmio.force-legacy=false \
              -serial stdio -monitor none \
              -qmp unix:/tmp/x/qmp.sock,server=on,wait=off"
         );
@@ -235,7 +276,8 @@ mod tests {
             args.join(" "),
             "-M virt,gic-version=3 -cpu max,pauth-impdef=on -smp 4 -m 2048M -kernel Image \
              -initrd my initrd -display none -nodefaults -no-user-config -netdev user,id=wan0,hostfwd=tcp:127.0.0.1:8080-:80 \
-             -device virtio-net-device,netdev=wan0 -global virtio-mmio.force-legacy=false -serial mon:stdio -s"
+             -device virtio-net-device,netdev=wan0 -device virtio-rng-device \
+             -global virtio-mmio.force-legacy=false -serial mon:stdio -s"
         );
     }
 
@@ -270,8 +312,7 @@ mod tests {
         assert!(
             joined.contains(
                 "-fsdev local,id=host,path=/tmp/a,,b,security_model=none \
-                 -device virtio-9p-device,fsdev=host,mount_tag=host \
-                 -global virtio-mmio.force-legacy=false"
+                 -device virtio-9p-device,fsdev=host,mount_tag=host"
             ),
             "{joined}"
         );
@@ -290,15 +331,37 @@ mod tests {
         assert!(
             joined.contains(
                 "-netdev user,id=wan0,hostfwd=tcp:127.0.0.1:18080-:80,hostfwd=tcp:127.0.0.1:8081-:8081 \
-                 -device virtio-net-device,netdev=wan0 -serial"
+                 -device virtio-net-device,netdev=wan0"
             ),
             "{joined}"
         );
-        assert_eq!(joined.matches("force-legacy=false").count(), 1, "{joined}");
         let none = args(&options(&["--no-net"]), &images("Image", "initrd"), Console::Terminal).join(" ");
-        assert!(!none.contains("netdev") && !none.contains("force-legacy"), "{none}");
+        assert!(!none.contains("netdev"), "{none}");
         let quiet = args(&options(&["--http-port", "0"]), &images("Image", "initrd"), Console::Terminal).join(" ");
         assert!(quiet.contains("-netdev user,id=wan0 -device"), "{quiet}");
+    }
+
+    #[test]
+    fn disk_command_line_and_image() {
+        let mut with_disk = options(&[]);
+        with_disk.disk = Some("/tmp/k,d.img".into());
+        let joined = args(&with_disk, &images("Image", "initrd"), Console::Terminal).join(" ");
+        assert!(
+            joined.contains(
+                "-drive if=none,file=/tmp/k,,d.img,format=raw,id=hostdisk \
+                 -device virtio-blk-device,drive=hostdisk -device virtio-rng-device"
+            ),
+            "{joined}"
+        );
+        let dir = std::env::temp_dir().join(format!("keel-disk-test-{}", std::process::id()));
+        let image = dir.join("sub").join("disk.img");
+        prepare_disk(&image).unwrap();
+        assert_eq!(std::fs::metadata(&image).unwrap().len(), NEW_DISK_BYTES);
+        std::fs::write(&image, b"kept").unwrap();
+        prepare_disk(&image).unwrap();
+        assert_eq!(std::fs::read(&image).unwrap(), b"kept", "an existing image is kept");
+        assert!(prepare_disk(&dir).is_err(), "a directory");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

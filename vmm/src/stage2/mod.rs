@@ -130,6 +130,18 @@ pub trait TableMemory {
     fn free_root(&mut self, pa: u64);
 }
 
+/// The largest leaves a mapping may use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Leaves {
+    /// 1 GiB and 2 MiB blocks wherever both addresses are aligned, 4 KiB pages elsewhere:
+    /// the fewest TLB entries on hardware.
+    Blocks,
+    /// 4 KiB pages only. Under QEMU TCG this is faster: QEMU files a translation under the
+    /// larger of its stage-1 and stage-2 sizes, and an invalidation by address inside a
+    /// large one flushes the vCPU's whole TLB, so with blocks every guest `TLBI VA` would.
+    Pages,
+}
+
 /// Why a stage-2 operation was refused. Nothing was changed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage2Error {
@@ -181,6 +193,18 @@ impl Stage2 {
         self.map(mem, ipa, pa, len, MemoryKind::Ram)
     }
 
+    /// [`Stage2::map_ram`] with a choice of [`Leaves`].
+    pub fn map_ram_with(
+        &mut self,
+        mem: &mut impl TableMemory,
+        ipa: u64,
+        pa: u64,
+        len: u64,
+        leaves: Leaves,
+    ) -> Result<(), Stage2Error> {
+        self.map_leaves(mem, ipa, pa, len, MemoryKind::Ram, leaves)
+    }
+
     /// Like [`Stage2::map_ram`], for any [`MemoryKind`].
     pub fn map(
         &mut self,
@@ -189,6 +213,18 @@ impl Stage2 {
         pa: u64,
         len: u64,
         kind: MemoryKind,
+    ) -> Result<(), Stage2Error> {
+        self.map_leaves(mem, ipa, pa, len, kind, Leaves::Blocks)
+    }
+
+    fn map_leaves(
+        &mut self,
+        mem: &mut impl TableMemory,
+        ipa: u64,
+        pa: u64,
+        len: u64,
+        kind: MemoryKind,
+        leaves: Leaves,
     ) -> Result<(), Stage2Error> {
         check_range(ipa, len, IPA_LIMIT)?;
         check_range(pa, len, PA_LIMIT)?;
@@ -201,6 +237,7 @@ impl Stage2 {
             pa,
             len,
             attributes,
+            leaves,
             &mut Pass::Check,
         )?;
         let mut pool = reserve(mem, needed)?;
@@ -212,6 +249,7 @@ impl Stage2 {
             pa,
             len,
             attributes,
+            leaves,
             &mut Pass::Apply(&mut pool),
         );
         release(mem, pool);

@@ -128,6 +128,22 @@ fn gigabyte_aligned_ram_is_one_block() {
 }
 
 #[test]
+fn pages_only_when_asked() {
+    let mut mem = Memory::new(16);
+    let mut s2 = Stage2::new(&mut mem).unwrap();
+    // A 2 MiB-aligned 2 MiB range that would be one block: a level-2 and a level-3 table.
+    s2.map_ram_with(&mut mem, 0x4020_0000, 0x8020_0000, MIB2, Leaves::Pages).unwrap();
+    assert_eq!(mem.non_root_tables(), 2);
+    assert_eq!(leaf_of(&mut mem, &s2, 0x4020_0000).0, Level::L3);
+    assert_eq!(leaf_of(&mut mem, &s2, 0x403f_f000).0, Level::L3);
+    assert_eq!(s2.translate(&mut mem, 0x403f_f123), Some(0x803f_f123));
+    // The next block, as a block, under the same level-2 table.
+    s2.map_ram_with(&mut mem, 0x4040_0000, 0x8040_0000, MIB2, Leaves::Blocks).unwrap();
+    assert_eq!(mem.non_root_tables(), 2);
+    assert_eq!(leaf_of(&mut mem, &s2, 0x4040_0000).0, Level::L2);
+}
+
+#[test]
 fn two_megabyte_blocks_and_pages_where_alignment_allows() {
     let mut mem = Memory::new(16);
     let mut s2 = Stage2::new(&mut mem).unwrap();

@@ -5,7 +5,7 @@
 use alloc::vec::Vec;
 
 use super::descriptor::{self, Level, DESC_VALID, ENTRIES, OA_MASK, PAGE_SIZE};
-use super::{Stage2Error, TableMemory};
+use super::{Leaves, Stage2Error, TableMemory};
 
 /// Which pass of an operation is running.
 pub(super) enum Pass<'a> {
@@ -56,15 +56,17 @@ pub(super) fn map(
     pa: u64,
     len: u64,
     attributes: u64,
+    leaves: Leaves,
     pass: &mut Pass<'_>,
 ) -> Result<usize, Stage2Error> {
     let mut needed = 0;
     let mut done = 0;
+    let leaf_here = leaves == Leaves::Blocks || level.next().is_none();
     while done < len {
         let (here, out) = (ipa + done, pa + done);
         let chunk = step(level, here, len - done);
         let entry = table.map_or(0, |t| read(mem, t, level, here));
-        let whole = chunk == level.size() && out & (level.size() - 1) == 0;
+        let whole = leaf_here && chunk == level.size() && out & (level.size() - 1) == 0;
         if entry & DESC_VALID == 0 && whole {
             if let (Pass::Apply(_), Some(t)) = (&pass, table) {
                 write(mem, t, level, here, descriptor::leaf(level, out, attributes));
@@ -77,10 +79,10 @@ pub(super) fn map(
                 write(mem, t, level, here, descriptor::table(new));
                 child = Some(new);
             }
-            needed += 1 + map(mem, child, next, here, out, chunk, attributes, pass)?;
+            needed += 1 + map(mem, child, next, here, out, chunk, attributes, leaves, pass)?;
         } else if level.is_table(entry) {
             let next = level.next().ok_or(Stage2Error::Misaligned)?;
-            needed += map(mem, Some(entry & OA_MASK), next, here, out, chunk, attributes, pass)?;
+            needed += map(mem, Some(entry & OA_MASK), next, here, out, chunk, attributes, leaves, pass)?;
         } else {
             return Err(Stage2Error::Overlap { ipa: here });
         }

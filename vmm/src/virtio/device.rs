@@ -168,6 +168,11 @@ impl<'a> QueueIo<'a> {
         Ok(())
     }
 
+    /// Guest memory, for request parsing that works on a chain directly.
+    pub fn memory(&mut self) -> &mut dyn GuestMemory {
+        &mut *self.mem
+    }
+
     /// Chains returned in this pass.
     pub fn completed(&self) -> u32 {
         self.completed

@@ -92,6 +92,8 @@ pub struct Outcome {
     /// When the shell's first prompt appeared.
     pub prompt_after: Option<Duration>,
     pub end: QemuEnd,
+    /// QEMU's CPU time over the session (same clock as `at`).
+    pub cpu: crate::cputime::CpuSamples,
 }
 
 enum Event {
@@ -153,6 +155,7 @@ pub fn run_piped(options: &RunOptions, images: &Images, piped: Piped) -> Result<
             .map_err(|e| spawn_error(&binary, e))?,
     );
     let child = &mut guard.0;
+    let sampler = crate::cputime::Sampler::start(child.id(), start);
     let (events, received) = mpsc::channel::<Event>();
 
     // The console, out: copied raw to our stdout, cut into lines for the scanner, and watched
@@ -319,6 +322,7 @@ pub fn run_piped(options: &RunOptions, images: &Images, piped: Piped) -> Result<
         banner_after,
         prompt_after,
         end,
+        cpu: sampler.samples(),
     })
 }
 

@@ -134,6 +134,50 @@ pub const GUEST_CASES: &[Case] = &[
             Expect::NoLine("init: shell exited"),
         ],
     },
+    // The guest reboots itself: the VM boots again with fresh memory and stays attached;
+    // then a kill from the host stops the busy guest at once.
+    Case {
+        name: "vm-linux-reboot-kill",
+        args: &["--timeout", GUEST_TIMEOUT],
+        typing: Typing::Script(&[
+            Type("mem\n"),
+            Type("vm start linux\n"),
+            Type("vm console linux\n"),
+            at_guest_prompt("echo first-boot; reboot\n"),
+            WaitFor(MARKER),
+            at_guest_prompt("echo second-boot\n"),
+            TypeAfter {
+                wait_for: "second-boot",
+                text: "\x1d\n",
+            },
+            Type("vm list\n"),
+            Type("vm kill linux\n"),
+            Type("vm list\n"),
+            Type("mem\n"),
+            Type("poweroff\n"),
+        ]),
+        expect: &[
+            Expect::Exit(0),
+            Expect::Sequence(&["first-boot", MARKER, "second-boot", "[detached from linux]"]),
+            Expect::Count {
+                line: "[attached to linux; Ctrl-] detaches]",
+                times: 1,
+            },
+            Expect::LineStartingWith {
+                prefix: "linux  running",
+                contains: "256M",
+            },
+            Expect::LineStartingWith {
+                prefix: "linux  killed",
+                contains: "",
+            },
+            Expect::MemoryBack {
+                before: 0,
+                after: 1,
+                slack_mib: 1,
+            },
+        ],
+    },
     // Two vCPUs on cortex-a76, with a quoted command line; killed from the host.
     Case {
         name: "vm-linux-smp2-cortex-a76",

@@ -1,6 +1,7 @@
 //! `cargo xtask systest`: Keel booted under QEMU, checked from its console.
 //!
-//! Every case is a row of `cases::CASES`, `files::FILE_CASES` or `guests::GUEST_CASES`
+//! Every case is a row of `cases::CASES`, `files::FILE_CASES`, `guests::GUEST_CASES` or
+//! `virtio::VIRTIO_CASES`
 //! (or, for a directory shared with Keel, of `files::SHARE_CASES`): the `run` options, what
 //! to type into the console (at once, line by line at the shell's prompts, or at a guest's
 //! prompts), and what must be seen (`expect::Expect`). Cases run through the same runner as
@@ -11,6 +12,7 @@ mod expect;
 mod files;
 mod guests;
 mod net;
+mod virtio;
 
 use crate::image::{self, Images};
 use crate::options::{self, Parsed, RunOptions};
@@ -125,10 +127,17 @@ fn run_case(case: &Case, images: &Images, unbootable: Option<&str>) -> CaseResul
     if let Some(why) = unbootable {
         return failed(why.to_string());
     }
-    let options = match case_options(case) {
+    let mut options = match case_options(case) {
         Ok(options) => options,
         Err(error) => return failed(format!("bad case: {error}")),
     };
+    // Each case gets a fresh host disk of its own (cases run side by side, and QEMU locks
+    // its image); it lives through the case's reboots.
+    if options.disk.is_none() && !options.no_disk {
+        let disk = log_dir().join(format!("{}.disk", case.name));
+        let _ = std::fs::remove_file(&disk);
+        options.disk = Some(disk);
+    }
     let input = match case.typing {
         Typing::AtOnce(text) => Input::Bytes(text.as_bytes().to_vec()),
         Typing::Script(steps) => Input::Script(steps.to_vec()),
@@ -194,7 +203,7 @@ impl Job {
 
     fn is_guest_case(&self) -> bool {
         match self {
-            Job::Plain(case) => guests::GUEST_CASES.iter().any(|guest| guest.name == case.name),
+            Job::Plain(case) => guest_cases().any(|guest| guest.name == case.name),
             Job::Shared(shared) => shared.guest,
             Job::Net(case) => case.guest,
         }
@@ -346,7 +355,7 @@ pub fn command(args: &[String]) -> u8 {
     let all = cases::CASES.iter().chain(files::FILE_CASES).map(Job::Plain).chain(shared.clone().filter(|job| !job.is_guest_case()));
     let plain = all.filter(matches);
     let with_guests: Vec<Job> =
-        guests::GUEST_CASES.iter().map(Job::Plain).chain(shared.filter(Job::is_guest_case)).filter(matches).collect();
+        guest_cases().map(Job::Plain).chain(shared.filter(Job::is_guest_case)).filter(matches).collect();
     let (cases, skipped): (Vec<Job>, Vec<Job>) = if guests {
         (plain.chain(with_guests).collect(), Vec::new())
     } else {
@@ -448,6 +457,11 @@ pub fn command(args: &[String]) -> u8 {
     u8::from(!failed.is_empty())
 }
 
+/// The cases that boot Linux guests (they need the guest in the initrd).
+fn guest_cases() -> impl Iterator<Item = &'static Case> {
+    guests::GUEST_CASES.iter().chain(virtio::VIRTIO_CASES)
+}
+
 /// `, N skipped` for the summary line, when some were.
 fn skipped_text(skipped: usize) -> String {
     if skipped == 0 {
@@ -509,7 +523,7 @@ mod tests {
     #[test]
     fn case_names_are_unique_across_both_lists() {
         let mut names = std::collections::HashSet::new();
-        for case in cases::CASES.iter().chain(guests::GUEST_CASES) {
+        for case in cases::CASES.iter().chain(guest_cases()) {
             assert!(names.insert(case.name), "duplicate {}", case.name);
         }
     }
@@ -530,6 +544,7 @@ mod tests {
             banner_after: None,
             prompt_after: None,
             end: QemuEnd::Exited(0),
+            cpu: Default::default(),
         };
         let case = Case {
             name: "x",

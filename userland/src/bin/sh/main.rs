@@ -39,6 +39,8 @@ mod vmargs;
 #[cfg(target_os = "none")]
 mod vmconsole;
 #[cfg(any(test, target_os = "none"))]
+mod vmdevices;
+#[cfg(any(test, target_os = "none"))]
 mod words;
 
 keel_userland::program!(shell::main);

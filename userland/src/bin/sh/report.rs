@@ -166,7 +166,7 @@ pub fn vm_list(vms: &[VmInfo]) -> String {
 }
 
 /// Columns padded to their widest cell, two spaces apart, numbers right-aligned.
-fn table<const N: usize>(header: [&str; N], right: [bool; N], rows: &[[String; N]]) -> String {
+pub fn table<const N: usize>(header: [&str; N], right: [bool; N], rows: &[[String; N]]) -> String {
     let mut widths = header.map(|h| h.chars().count());
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {

@@ -6,6 +6,7 @@ use super::report;
 use super::shell::Shell;
 use super::vmargs::{self, CreateArgs, VmCommand};
 use super::vmconsole;
+use super::vmdevices;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
@@ -48,6 +49,9 @@ pub fn run(shell: &mut Shell, args: &[String]) {
             Err(error) => eprintln!("vm: {}", kernel_error("list the VMs", error)),
         },
         VmCommand::Console(name) => vmconsole::attach(shell, &name),
+        VmCommand::Stats(name) => vmdevices::stats(&name),
+        VmCommand::Disks => vmdevices::disks(),
+        VmCommand::RemoveDisk(name) => vmdevices::remove_disk(&name),
     }
 }
 
@@ -116,6 +120,18 @@ fn create(args: &CreateArgs) {
         vcpus: args.vcpus,
     };
     let what = format!("create {}", args.name);
+    if !args.disks.is_empty() {
+        if let Err(why) = vmdevices::create(args, &definition) {
+            match bad_file(&definition) {
+                Some((path, error)) => eprintln!("vm: cannot {what}: {path}: {error}"),
+                None => match find(&args.name) {
+                    Ok(Some(_)) => eprintln!("vm: cannot {what}: a VM of that name exists"),
+                    _ => eprintln!("vm: cannot {what}: {why}"),
+                },
+            }
+        }
+        return;
+    }
     match sys::vm_create(&definition) {
         Ok(()) => {}
         Err(error) => match bad_file(&definition) {

@@ -2,6 +2,7 @@
 //! such as `256M`. Pure: it checks what it can without the kernel and says what was wrong.
 
 use alloc::string::{String, ToString};
+use alloc::vec::Vec;
 use core::fmt;
 use keel_userland::abi::{NAME_LEN, VM_MAX_MEM, VM_MAX_VCPUS, VM_MIN_MEM};
 
@@ -16,8 +17,11 @@ const GUEST_RAM_BLOCK: u64 = 2 << 20;
 
 pub const USAGE: &str = "\
 usage: vm create NAME [--kernel PATH] [--initrd PATH] [--mem SIZE] [--vcpus N] [--cmdline STR]
-       vm start|stop|kill|destroy|console NAME
+                 [--disk [DISK:]SIZE[,ro] | --disk DISK[,ro]]...
+       vm start|stop|kill|destroy|console|stats NAME
        vm list
+       vm disks
+       vm rmdisk DISK
   create   define a VM (defaults: --kernel /guest/linux/Image
            --initrd /guest/linux/initramfs.cpio.gz (--initrd '' for none), --mem 256M,
            --vcpus 1, --cmdline 'console=ttyAMA0 earlycon=pl011,0x09000000')
@@ -25,8 +29,20 @@ usage: vm create NAME [--kernel PATH] [--initrd PATH] [--mem SIZE] [--vcpus N] [
   kill     stop it at once    destroy  forget a VM that is not running
   list     NAME, STATE, VCPUS, MEM, UPTIME (s), EXITS
   console  attach the terminal to its console; Ctrl-] returns to the shell
-SIZE: like 128M, 1G or 512 (MiB), a multiple of 2M from 16M to 16G
+  stats    its virtio devices: requests, bytes, interrupts, guest errors
+  --disk   a disk on the host disk (vda, vdb, ... in order, at most 4): DISK:SIZE makes
+           DISK if missing, SIZE alone names it after the VM, DISK alone must exist;
+           ,ro makes it read-only for the guest
+  disks    the host disk's guest disks and free space     rmdisk  delete one not in use
+SIZE: like 128M, 1G or 512 (MiB), a multiple of 2M from 16M to 16G (a disk: whole MiB)
 ";
+
+/// Most disks one VM may have.
+pub const MAX_DISKS: usize = 4;
+/// Longest disk name.
+const DISK_NAME_MAX: usize = 31;
+/// Largest disk `--disk` makes.
+const MAX_DISK_BYTES: u64 = 1 << 40;
 
 /// A parsed `vm` command line.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -39,6 +55,18 @@ pub enum VmCommand {
     Destroy(String),
     List,
     Console(String),
+    Stats(String),
+    Disks,
+    RemoveDisk(String),
+}
+
+/// One `--disk` of `vm create`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskArg {
+    pub name: String,
+    /// Bytes to make it with when missing; 0: it must exist.
+    pub size_bytes: u64,
+    pub read_only: bool,
 }
 
 /// What `vm create` defines.
@@ -51,6 +79,7 @@ pub struct CreateArgs {
     pub cmdline: String,
     pub mem_bytes: u64,
     pub vcpus: u64,
+    pub disks: Vec<DiskArg>,
 }
 
 /// Why a `vm` command line was refused; the text follows `vm: `.
@@ -70,6 +99,9 @@ pub enum VmArgError {
     BadVcpus(String),
     BadName(String),
     EmptyKernel,
+    /// A `--disk` that is not `[DISK:]SIZE[,ro]` or `DISK[,ro]`, and why.
+    BadDisk(String, &'static str),
+    TooManyDisks,
 }
 
 impl fmt::Display for VmArgError {
@@ -94,6 +126,8 @@ impl fmt::Display for VmArgError {
                 "not a VM name: '{name}' (1 to {NAME_LEN} letters, digits, '-' and '_')"
             ),
             VmArgError::EmptyKernel => f.write_str("--kernel: the path is empty"),
+            VmArgError::BadDisk(text, why) => write!(f, "--disk {text}: {why}"),
+            VmArgError::TooManyDisks => write!(f, "--disk: at most {MAX_DISKS} disks"),
         }
     }
 }
@@ -122,6 +156,12 @@ pub fn parse(args: &[String]) -> Result<VmCommand, VmArgError> {
         "kill" => named("vm kill NAME").map(VmCommand::Kill),
         "destroy" => named("vm destroy NAME").map(VmCommand::Destroy),
         "console" => named("vm console NAME").map(VmCommand::Console),
+        "stats" => named("vm stats NAME").map(VmCommand::Stats),
+        "rmdisk" => named("vm rmdisk DISK").map(VmCommand::RemoveDisk),
+        "disks" => match rest.first() {
+            Some(extra) => Err(VmArgError::Unexpected(extra.clone())),
+            None => Ok(VmCommand::Disks),
+        },
         "list" => match rest.first() {
             Some(extra) => Err(VmArgError::Unexpected(extra.clone())),
             None => Ok(VmCommand::List),
@@ -141,7 +181,10 @@ fn parse_create(args: &[String]) -> Result<CreateArgs, VmArgError> {
         cmdline: DEFAULT_CMDLINE.into(),
         mem_bytes: DEFAULT_MEM,
         vcpus: DEFAULT_VCPUS,
+        disks: Vec::new(),
     };
+    // `--disk` values, named once the VM's name is known.
+    let mut disk_texts: Vec<String> = Vec::new();
     let mut words = args.iter();
     while let Some(word) = words.next() {
         if !word.starts_with("--") || word == "--" {
@@ -164,6 +207,7 @@ fn parse_create(args: &[String]) -> Result<CreateArgs, VmArgError> {
             "--mem" => "--mem",
             "--vcpus" => "--vcpus",
             "--cmdline" => "--cmdline",
+            "--disk" => "--disk",
             _ => return Err(VmArgError::UnknownOption(option.into())),
         };
         let value = match inline {
@@ -176,13 +220,79 @@ fn parse_create(args: &[String]) -> Result<CreateArgs, VmArgError> {
             "--initrd" => create.initrd = (!value.is_empty()).then_some(value),
             "--mem" => create.mem_bytes = parse_size(&value)?,
             "--vcpus" => create.vcpus = parse_vcpus(&value)?,
+            "--disk" => disk_texts.push(value),
             _ => create.cmdline = value,
         }
     }
     create.name = name.ok_or(VmArgError::Usage(
         "vm create NAME [--kernel PATH] [--initrd PATH] [--mem SIZE] [--vcpus N] [--cmdline STR]",
     ))?;
+    if disk_texts.len() > MAX_DISKS {
+        return Err(VmArgError::TooManyDisks);
+    }
+    let mut unnamed = 0;
+    for text in &disk_texts {
+        let disk = parse_disk(text, &create.name, &mut unnamed)?;
+        if create.disks.iter().any(|d| d.name == disk.name) {
+            return Err(VmArgError::BadDisk(text.clone(), "the same disk twice"));
+        }
+        create.disks.push(disk);
+    }
     Ok(create)
+}
+
+/// Whether `name` may name a disk: 1 to 31 letters, digits, `-` and `_`, starting with a
+/// letter (the host disk's table says so too).
+pub fn valid_disk_name(name: &str) -> bool {
+    let bytes = name.as_bytes();
+    !bytes.is_empty()
+        && bytes.len() <= DISK_NAME_MAX
+        && bytes[0].is_ascii_alphabetic()
+        && bytes.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')
+}
+
+/// A disk size: a whole number of MiB with an optional unit (K, M, G, T; none means MiB),
+/// from 1M to 1T.
+pub fn parse_disk_size(text: &str) -> Option<u64> {
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let shift = match unit {
+        "" | "M" | "m" => 20,
+        "K" | "k" => 10,
+        "G" | "g" => 30,
+        "T" | "t" => 40,
+        _ => return None,
+    };
+    let bytes = digits.parse::<u64>().ok()?.checked_mul(1 << shift)?;
+    ((1 << 20)..=MAX_DISK_BYTES).contains(&bytes).then_some(bytes).filter(|b| b.is_multiple_of(1 << 20))
+}
+
+/// `[DISK:]SIZE[,ro]` or `DISK[,ro]`; a disk given only a size is named after the VM (the
+/// second such `NAME-2`, and so on).
+fn parse_disk(text: &str, vm: &str, unnamed: &mut usize) -> Result<DiskArg, VmArgError> {
+    let bad = |why| VmArgError::BadDisk(text.into(), why);
+    let (spec, read_only) = match text.split_once(',') {
+        Some((spec, "ro")) => (spec, true),
+        Some(_) => return Err(bad("the only option is ,ro")),
+        None => (text, false),
+    };
+    let (name, size) = match spec.split_once(':') {
+        Some((name, size)) => (String::from(name), Some(size)),
+        None if spec.starts_with(|c: char| c.is_ascii_digit()) => {
+            *unnamed += 1;
+            let name = if *unnamed == 1 { vm.into() } else { alloc::format!("{vm}-{unnamed}") };
+            (name, Some(spec))
+        }
+        None => (spec.into(), None),
+    };
+    if !valid_disk_name(&name) {
+        return Err(bad("not a disk name (1 to 31 letters, digits, '-' and '_', starting with a letter; DISK:SIZE names it)"));
+    }
+    let size_bytes = match size {
+        Some(size) => parse_disk_size(size).ok_or(bad("not a disk size (whole MiB from 1M to 1T, like 64M or 2G)"))?,
+        None => 0,
+    };
+    Ok(DiskArg { name, size_bytes, read_only })
 }
 
 /// A VM name as the kernel takes it: 1 to [`NAME_LEN`] ASCII letters, digits, `-` and `_`;
@@ -258,6 +368,35 @@ mod tests {
     }
 
     #[test]
+    fn disks() {
+        let args = create("create web --disk 64M --disk data:1G,ro --disk base,ro --disk 2G");
+        assert_eq!(
+            args.disks,
+            [
+                DiskArg { name: "web".into(), size_bytes: 64 << 20, read_only: false },
+                DiskArg { name: "data".into(), size_bytes: 1 << 30, read_only: true },
+                DiskArg { name: "base".into(), size_bytes: 0, read_only: true },
+                DiskArg { name: "web-2".into(), size_bytes: 2 << 30, read_only: false },
+            ]
+        );
+        assert!(create("create x").disks.is_empty());
+        assert!(error("create x --disk 1M --disk 1M --disk 1M --disk 1M --disk 1M").contains("at most 4"));
+        assert!(error("create x --disk d:1M --disk d:2M").contains("the same disk twice"));
+        assert!(error("create x --disk 12Q").contains("--disk 12Q: not a disk size"));
+        assert!(error("create x --disk 1500K").contains("not a disk size"));
+        assert!(error("create x --disk 2T").contains("not a disk size"));
+        assert!(error("create x --disk d:64M,rw").contains("the only option is ,ro"));
+        assert!(error("create 9x --disk 64M").contains("not a disk name"));
+        assert!(error("create x --disk -d").contains("not a disk name"));
+        assert_eq!(parse_words("stats web"), Ok(VmCommand::Stats("web".into())));
+        assert_eq!(parse_words("disks"), Ok(VmCommand::Disks));
+        assert_eq!(parse_words("rmdisk data"), Ok(VmCommand::RemoveDisk("data".into())));
+        assert!(valid_disk_name(&"d".repeat(31)) && !valid_disk_name(&"d".repeat(32)));
+        assert_eq!(parse_disk_size("1T"), Some(1 << 40));
+        assert_eq!(parse_disk_size("0"), None);
+    }
+
+    #[test]
     fn subcommands() {
         assert_eq!(parse_words(""), Ok(VmCommand::Help));
         assert_eq!(parse_words("help"), Ok(VmCommand::Help));
@@ -280,6 +419,7 @@ mod tests {
                 cmdline: "console=ttyAMA0 earlycon=pl011,0x09000000".into(),
                 mem_bytes: 256 << 20,
                 vcpus: 1,
+                disks: Vec::new(),
             }
         );
     }

@@ -8,14 +8,19 @@
 //! past the end, a length that is not whole sectors, a write to a read-only store, an I/O
 //! error) completes with VIRTIO_BLK_S_IOERR, and an unknown type with VIRTIO_BLK_S_UNSUPP.
 
+mod deferred;
+mod request;
 #[cfg(test)]
 mod tests;
+
+pub use deferred::DeferredBlock;
+pub use request::{range_ok, BlockOp, BlockRequest, HEADER_BYTES};
 
 use alloc::vec;
 use alloc::vec::Vec;
 
 use super::device::{QueueIo, VirtioDevice, DEVICE_ID_BLOCK};
-use super::error::{BackendError, RequestError};
+use super::error::BackendError;
 use super::queue::DescriptorChain;
 
 pub const SECTOR_BYTES: u32 = 512;
@@ -40,12 +45,23 @@ pub const VIRTIO_BLK_S_OK: u8 = 0;
 pub const VIRTIO_BLK_S_IOERR: u8 = 1;
 pub const VIRTIO_BLK_S_UNSUPP: u8 = 2;
 
-/// The request header's size.
-const HEADER_BYTES: u32 = 16;
 /// GET_ID answers with up to this many bytes.
-const ID_BYTES: usize = 20;
+pub const ID_BYTES: usize = 20;
 /// The whole virtio_blk_config (through write_zeroes_may_unmap and padding).
 const CONFIG_BYTES: usize = 60;
+
+/// The configuration space of a disk of `sectors` (capacity and SEG_MAX).
+fn config_for(sectors: u64) -> [u8; CONFIG_BYTES] {
+    let mut config = [0; CONFIG_BYTES];
+    config[..8].copy_from_slice(&sectors.to_le_bytes());
+    config[12..16].copy_from_slice(&SEG_MAX.to_le_bytes());
+    config
+}
+
+/// The features a disk offers.
+fn features_for(read_only: bool) -> u64 {
+    VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_FLUSH | if read_only { VIRTIO_BLK_F_RO } else { 0 }
+}
 
 /// The store could not do it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,9 +162,7 @@ impl<S: BlockStore> VirtioBlock<S> {
     /// A device over `store`; `id` (at most 20 bytes are used) is what GET_ID answers, the
     /// disk's serial number in the guest.
     pub fn new(store: S, id: &[u8]) -> Self {
-        let mut config = [0; CONFIG_BYTES];
-        config[..8].copy_from_slice(&store.sectors().to_le_bytes());
-        config[12..16].copy_from_slice(&SEG_MAX.to_le_bytes());
+        let config = config_for(store.sectors());
         let mut serial = [0; ID_BYTES];
         let len = id.len().min(ID_BYTES);
         serial[..len].copy_from_slice(&id[..len]);
@@ -165,44 +179,28 @@ impl<S: BlockStore> VirtioBlock<S> {
 
     /// Serves one request; returns the bytes written to its writable part.
     fn serve(&mut self, io: &mut QueueIo<'_>, chain: &DescriptorChain) -> Result<u32, BackendError> {
-        let mut header = [0u8; HEADER_BYTES as usize];
-        io.read_exact(chain, 0, &mut header)?;
-        let writable = chain.writable_len();
-        if writable == 0 {
-            return Err(RequestError::WritableTooShort { needed: 1, available: 0 }.into());
-        }
-        let [t0, t1, t2, t3, _, _, _, _, s0, s1, s2, s3, s4, s5, s6, s7] = header;
-        let kind = u32::from_le_bytes([t0, t1, t2, t3]);
-        let sector = u64::from_le_bytes([s0, s1, s2, s3, s4, s5, s6, s7]);
-        let status_offset = writable - 1;
-        let (status, written) = match kind {
-            VIRTIO_BLK_T_IN => self.read(io, chain, sector, status_offset)?,
-            VIRTIO_BLK_T_OUT => (self.write(io, chain, sector)?, 0),
-            VIRTIO_BLK_T_FLUSH => {
+        let request = BlockRequest::parse(chain, io.memory(), self.store.sectors(), self.store.read_only())?;
+        let (status, written) = match request.op {
+            BlockOp::Read { sector, len } => self.read(io, chain, sector, len)?,
+            BlockOp::Write { sector, len } => (self.write(io, chain, sector, len)?, 0),
+            BlockOp::Flush => {
                 self.counters.flushes += 1;
                 (if self.store.flush().is_ok() { VIRTIO_BLK_S_OK } else { VIRTIO_BLK_S_IOERR }, 0)
             }
-            VIRTIO_BLK_T_GET_ID => {
-                let len = (status_offset as usize).min(ID_BYTES);
+            BlockOp::GetId { len } => {
                 let id = self.id;
+                let len = (len as usize).min(ID_BYTES);
                 (VIRTIO_BLK_S_OK, io.write(chain, 0, id.get(..len).unwrap_or_default())? as u32)
             }
-            _ => (VIRTIO_BLK_S_UNSUPP, 0),
+            BlockOp::Answer(status) => (status, 0),
         };
         if status != VIRTIO_BLK_S_OK {
             self.counters.failed += 1;
         }
-        io.write(chain, status_offset, &[status])?;
-        Ok(written + 1)
+        Ok(request.finish(chain, io.memory(), status, written)?)
     }
 
-    /// The sectors [sector, sector + len / 512) if they are whole sectors inside the store.
-    fn check_range(&self, sector: u64, len: u32) -> bool {
-        len.is_multiple_of(SECTOR_BYTES)
-            && sector.checked_add(u64::from(len / SECTOR_BYTES)).is_some_and(|end| end <= self.store.sectors())
-    }
-
-    /// VIRTIO_BLK_T_IN: sectors into the writable part before the status byte.
+    /// VIRTIO_BLK_T_IN of a checked range: sectors into the writable part.
     fn read(
         &mut self,
         io: &mut QueueIo<'_>,
@@ -210,9 +208,6 @@ impl<S: BlockStore> VirtioBlock<S> {
         sector: u64,
         len: u32,
     ) -> Result<(u8, u32), BackendError> {
-        if !self.check_range(sector, len) {
-            return Ok((VIRTIO_BLK_S_IOERR, 0));
-        }
         self.counters.reads += 1;
         let mut done = 0u32;
         while done < len {
@@ -228,12 +223,8 @@ impl<S: BlockStore> VirtioBlock<S> {
         Ok((VIRTIO_BLK_S_OK, len))
     }
 
-    /// VIRTIO_BLK_T_OUT: the readable part after the header into sectors.
-    fn write(&mut self, io: &mut QueueIo<'_>, chain: &DescriptorChain, sector: u64) -> Result<u8, BackendError> {
-        let len = chain.readable_len().saturating_sub(HEADER_BYTES);
-        if self.store.read_only() || !self.check_range(sector, len) {
-            return Ok(VIRTIO_BLK_S_IOERR);
-        }
+    /// VIRTIO_BLK_T_OUT of a checked range: the readable part after the header into sectors.
+    fn write(&mut self, io: &mut QueueIo<'_>, chain: &DescriptorChain, sector: u64, len: u32) -> Result<u8, BackendError> {
         self.counters.writes += 1;
         let mut done = 0u32;
         while done < len {
@@ -260,8 +251,7 @@ impl<S: BlockStore> VirtioDevice for VirtioBlock<S> {
     }
 
     fn features(&self) -> u64 {
-        let read_only = if self.store.read_only() { VIRTIO_BLK_F_RO } else { 0 };
-        VIRTIO_BLK_F_SEG_MAX | VIRTIO_BLK_F_FLUSH | read_only
+        features_for(self.store.read_only())
     }
 
     fn queue_max_sizes(&self) -> &[u16] {

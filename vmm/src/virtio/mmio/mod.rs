@@ -27,7 +27,7 @@ pub use registers::{
 use super::device::{
     QueueIo, VirtioDevice, TRANSPORT_FEATURES, VIRTIO_F_EVENT_IDX, VIRTIO_F_INDIRECT_DESC, VIRTIO_F_VERSION_1,
 };
-use super::error::{GuestError, TransportError};
+use super::error::{BackendError, GuestError, TransportError};
 use super::memory::GuestMemory;
 use super::queue::{Queue, RingFeatures};
 use crate::bus::{AccessWidth, InterruptSink, MmioDevice, MmioError};
@@ -85,6 +85,9 @@ pub struct VirtioMmio<D: VirtioDevice> {
     counters: VirtioCounters,
     first_error: Option<GuestError>,
     error_reported: bool,
+    /// Counts resets and queues stopped by the driver: chains taken for later completion
+    /// ([`VirtioMmio::complete`]) belong to the epoch they were taken in.
+    epoch: u64,
 }
 
 impl<D: VirtioDevice> VirtioMmio<D> {
@@ -108,6 +111,7 @@ impl<D: VirtioDevice> VirtioMmio<D> {
             counters: VirtioCounters::default(),
             first_error: None,
             error_reported: false,
+            epoch: 0,
         }
     }
 
@@ -211,6 +215,57 @@ impl<D: VirtioDevice> VirtioMmio<D> {
         self.needs_processing()
     }
 
+    /// The current epoch: a chain taken out of [`VirtioMmio::process`] by a backend that
+    /// completes later is completed with the epoch it was taken in, and dropped if the
+    /// device was reset or its queue stopped meanwhile.
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Returns a chain that a backend took in `epoch` and served outside `process` (its
+    /// host I/O was asynchronous): the used element, then the interrupt if the driver wants
+    /// one. Nothing happens when the epoch is over or the device is not running (the guest
+    /// reset it, or it broke); returns whether the chain was returned.
+    pub fn complete(
+        &mut self,
+        epoch: u64,
+        queue: u16,
+        head: u16,
+        written: u32,
+        mem: &mut dyn GuestMemory,
+        irq: &mut dyn InterruptSink,
+    ) -> bool {
+        if epoch != self.epoch || !self.running() {
+            return false;
+        }
+        let Some(ring) = self.queues.get_mut(usize::from(queue)).filter(|q| q.is_ready()) else {
+            return false;
+        };
+        let result = ring.add_used(mem, head, written).and_then(|()| ring.needs_interrupt(mem));
+        match result {
+            Ok(wanted) => {
+                self.counters.chains += 1;
+                if wanted {
+                    self.raise(INTERRUPT_USED_BUFFER, irq);
+                }
+                true
+            }
+            Err(error) => {
+                self.guest_error(GuestError::Queue { queue, error }, irq);
+                false
+            }
+        }
+    }
+
+    /// A guest error found while serving a chain outside `process` (a request without the
+    /// buffers it needs, memory refused): counted, reported once, and the device needs a
+    /// reset. Ignored when `epoch` is over.
+    pub fn fail(&mut self, epoch: u64, queue: u16, error: BackendError, irq: &mut dyn InterruptSink) {
+        if epoch == self.epoch {
+            self.guest_error(error.on_queue(queue), irq);
+        }
+    }
+
     /// The device's configuration changed (say, a console resize): a new generation, and a
     /// config-change interrupt once the driver is running.
     pub fn config_changed(&mut self, irq: &mut dyn InterruptSink) {
@@ -255,6 +310,7 @@ impl<D: VirtioDevice> VirtioMmio<D> {
 
     /// Status = 0 from the guest: everything back to the reset state.
     fn reset(&mut self, irq: &mut dyn InterruptSink) {
+        self.epoch += 1;
         self.queues.iter_mut().for_each(Queue::reset);
         self.device_features_sel = 0;
         self.driver_features_sel = 0;

@@ -175,7 +175,11 @@ impl<D: VirtioDevice> VirtioMmio<D> {
             return;
         };
         if value & 1 == 0 {
+            let was_ready = queue.is_ready();
             queue.disable();
+            if was_ready {
+                self.epoch += 1;
+            }
             return;
         }
         if queue.is_ready() {

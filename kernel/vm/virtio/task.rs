@@ -1,0 +1,105 @@
+//! The async task of one virtio device: woken by a guest notification or host input, it
+//! processes the queues against guest memory, hands console output on, serves disk
+//! requests, raises the device's interrupt and kicks vCPUs; it ends when the VM stops.
+
+use super::block::serve_chain;
+use super::{GuestDevice, VgicSink, VirtioSlot};
+use crate::vm::machine::{Running, Vm};
+use crate::vm::memory::DeviceMemory;
+use alloc::sync::Arc;
+use core::future::Future;
+use core::pin::Pin;
+use core::sync::atomic::Ordering;
+use core::task::{Context, Poll};
+
+/// Gives the executor to other tasks once.
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        context.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
+/// Starts the tasks of every device of `running` (counted in `vm.device_tasks`).
+pub fn spawn_all(vm: &Arc<Vm>, running: &Arc<Running>) {
+    for slot in &running.virtio {
+        vm.device_tasks.fetch_add(1, Ordering::AcqRel);
+        crate::exec::spawn(serve(vm.clone(), running.clone(), slot.clone()));
+    }
+}
+
+/// Fires every device's task (the VM is stopping: they see it and end).
+pub fn wake_all(running: &Running) {
+    for slot in &running.virtio {
+        slot.wake.fire();
+    }
+}
+
+async fn serve(vm: Arc<Vm>, running: Arc<Running>, slot: Arc<VirtioSlot>) {
+    'wait: loop {
+        slot.wake.wait().await;
+        loop {
+            if vm.stopping.load(Ordering::Acquire) {
+                break 'wait;
+            }
+            let more = pass(&vm, &running, &slot).await;
+            if !more {
+                break;
+            }
+            YieldNow(false).await;
+        }
+    }
+    // Let go of the VM's memory before saying this task is done: the VM counts as stopped
+    // only once its memory is back.
+    drop(running);
+    drop(slot);
+    vm.device_tasks.fetch_sub(1, Ordering::AcqRel);
+    vm.device_tasks_done.wake_all();
+}
+
+/// One round: process the queues, then the host side (console output, disk requests).
+/// Returns whether work is left.
+async fn pass(vm: &Vm, running: &Running, slot: &VirtioSlot) -> bool {
+    let mut sink = VgicSink::new(&running.devices);
+    let (more, output, chains, epoch) = {
+        let mut device = slot.device.lock();
+        let mut memory = DeviceMemory(&running.ram);
+        let mut more = device.process(&mut memory, &mut sink);
+        let mut output = alloc::vec::Vec::new();
+        let mut chains = alloc::vec::Vec::new();
+        let mut epoch = 0;
+        match &mut *device {
+            GuestDevice::Console(console) => {
+                output = console.device_mut().take_output();
+                more |= console.needs_processing();
+            }
+            GuestDevice::Block(block) => {
+                epoch = block.epoch();
+                chains = block.device_mut().take_chains();
+            }
+            GuestDevice::Rng(_) => {}
+        }
+        slot.report_errors(vm, &mut device);
+        (more, output, chains, epoch)
+    };
+    super::super::vcpu::kick_mask(vm, sink.kicks);
+    if !output.is_empty() {
+        slot.bytes.lock().1 += output.len() as u64;
+        vm.console_output(&output);
+        vm.announce_console();
+    }
+    if let Some(disk) = &slot.disk {
+        for chain in chains {
+            serve_chain(vm, running, slot, disk, chain, epoch).await;
+        }
+    }
+    more
+}
