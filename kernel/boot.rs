@@ -136,6 +136,7 @@ fn define_default_guest() {
         mem_bytes: 256 << 20,
         vcpus: 1,
         disks: alloc::vec::Vec::new(),
+        net: true,
     };
     if let Err(error) = crate::vm::registry::create(config) {
         log::warn!("boot: the default guest could not be defined: {error}");

@@ -120,6 +120,9 @@ pub mod call {
     /// `ip` (`u32::from_be_bytes`); [`super::NET_NO_REPLY`] when none came in time;
     /// `NotFound` when no interface routes there.
     pub const NET_PING: u64 = 53;
+    /// `vm_net(name_ptr, name_len, on) -> 0`: whether the VM gets a virtio-net device on
+    /// Keel's switch at its next start (`NotPermitted` while it runs).
+    pub const VM_NET: u64 = 54;
 }
 
 /// Errors, returned as their negative code in x0.

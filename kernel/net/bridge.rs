@@ -82,9 +82,18 @@ pub struct PortHandle {
 }
 
 /// Attaches a guest's NIC with address `mac` as port `vm-NAME`.
+/// A port of that name left from the VM's previous life (a reboot builds the devices anew
+/// before the old ones are gone) is replaced; its old handle then does nothing.
 pub fn attach(vm_name: &str, mac: Mac) -> Result<PortHandle, SwitchError> {
     let name = alloc::format!("vm-{vm_name}");
-    let id = SWITCH.lock().add_port(&name, Some(mac))?;
+    let id = {
+        let mut switch = SWITCH.lock();
+        let old = switch.ports().into_iter().find(|port| port.name == name).map(|port| port.id);
+        if let Some(old) = old {
+            switch.remove_port(old);
+        }
+        switch.add_port(&name, Some(mac))?
+    };
     log::info!("switch: {name} attached ({})", super::switch::format_mac(&mac));
     Ok(PortHandle { id, name, mac })
 }

@@ -77,6 +77,7 @@ fn handle(process: &Arc<Process>, number: u64, a: [u64; 6]) -> Result<u64, Error
         call::NET_FORWARD_ADD => net::forward_add(a[0], a[1], a[2]),
         call::NET_FORWARD_DEL => net::forward_del(a[0]),
         call::NET_PING => net::ping(a[0], a[1]),
+        call::VM_NET => net::vm_net(process, a[0], a[1], a[2]),
         _ => Err(Error::NoSuchCall),
     }
 }

@@ -50,3 +50,14 @@ pub fn ping(ip: u64, timeout_ns: u64) -> Result<u64, Error> {
     let rtt = control::ping(address(ip)?, timeout_ns.min(MAX_PING_WAIT_NS))?;
     Ok(rtt.unwrap_or(keel_abi::NET_NO_REPLY))
 }
+
+/// `vm_net`: the VM gets (or loses) its NIC at its next start.
+pub fn vm_net(process: &Process, ptr: u64, len: u64, on: u64) -> Result<u64, Error> {
+    let name = with_space(process, |space| space.read_str(ptr, len, keel_abi::NAME_LEN))?;
+    let vm = crate::vm::registry::get(&name).ok_or(Error::NotFound)?;
+    if vm.state() == keel_abi::VM_RUNNING || vm.starting.load(core::sync::atomic::Ordering::Acquire) {
+        return Err(Error::NotPermitted);
+    }
+    vm.net.store(on != 0, core::sync::atomic::Ordering::Release);
+    Ok(0)
+}

@@ -391,3 +391,10 @@ pub fn net_ping(to: [u8; 4], timeout: Duration) -> Result<Option<Duration>, Erro
     let rtt = decode(unsafe { raw(call::NET_PING, args) })?;
     Ok((rtt != keel_abi::NET_NO_REPLY).then(|| Duration::from_nanos(rtt)))
 }
+
+/// Whether the VM gets a NIC on Keel's switch at its next start.
+pub fn vm_net(name: &str, on: bool) -> Result<(), Error> {
+    let args = [name.as_ptr() as u64, name.len() as u64, u64::from(on), 0, 0, 0];
+    // SAFETY: the kernel only reads the name, initialised and borrowed for the call.
+    decode(unsafe { raw(call::VM_NET, args) }).map(drop)
+}
