@@ -216,7 +216,7 @@ pub fn start_vcpu(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, entry: u64
 pub fn stop(vm: &Vm, state: u32) {
     // Under the running lock, so that a reboot's restart (which re-arms `stopping` under the
     // same lock) either sees this stop or is stopped by it.
-    let _running = vm.running.lock();
+    let running = vm.running.lock();
     if vm.stopping.swap(true, Ordering::AcqRel) {
         // Already stopping: a stop or kill from the host wins over the guest's own reset.
         if state != keel_abi::VM_RESET && vm.stop_reason.load(Ordering::Acquire) == keel_abi::VM_RESET {
@@ -226,7 +226,9 @@ pub fn stop(vm: &Vm, state: u32) {
     }
     vm.stop_reason.store(state, Ordering::Release);
     super::vcpu::kick_all(vm);
-    let running = vm.running.lock().clone();
+    // The lock is held already: taking it again here spun for ever (every stop of a
+    // running VM hung its CPU).
+    let running = running.clone();
     if let Some(running) = running {
         super::virtio::task::wake_all(&running);
     }

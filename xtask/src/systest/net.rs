@@ -9,7 +9,7 @@
 
 use super::expect::Expect;
 use super::{Case, Typing};
-use crate::typing::Step::{self, Pause, Type, TypeNow, WaitFor};
+use crate::typing::Step::{self, Pause, Type, TypeAfter, TypeNow, WaitFor};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
@@ -25,7 +25,68 @@ pub struct NetCase {
     pub outside: fn(u16) -> Result<(), String>,
 }
 
-pub const NET_CASES: &[NetCase] = &[NetCase { name: "net-wan", guest: false, prepare: wan_case, outside: fetch_status }];
+pub const NET_CASES: &[NetCase] = &[
+    NetCase { name: "net-wan", guest: false, prepare: wan_case, outside: fetch_status },
+    NetCase { name: "net-guest", guest: true, prepare: guest_case, outside: |_| Ok(()) },
+];
+
+/// The guest's prompt, and how long a guest case may take in all (a guest boots in 10-60 s
+/// under TCG).
+const GUEST_PROMPT: &str = "guest# ";
+const GUEST_TIMEOUT: &str = "300";
+
+/// The default guest on the switch: a lease from Keel's DHCP server, ping to Keel, the
+/// status page fetched with busybox wget; Keel sees the lease and the port's counters.
+fn guest_case(_port: u16) -> Case {
+    const STEPS: &[Step] = &[
+        Type("vm start linux\n"),
+        Type("vm console linux\n"),
+        WaitFor("keel-guest: eth0 10.0.3.100/24"),
+        TypeAfter { wait_for: GUEST_PROMPT, text: "ping -c 3 10.0.3.1\n" },
+        TypeAfter { wait_for: GUEST_PROMPT, text: "wget -q -O - http://10.0.3.1/status.txt\n" },
+        TypeAfter { wait_for: GUEST_PROMPT, text: "wget -q -O - http://10.0.3.1/ | grep -c '<td>running</td>'\n" },
+        TypeAfter { wait_for: GUEST_PROMPT, text: "\x1d" },
+        Type("ping 10.0.3.100 2\n"),
+        Type("net\n"),
+        Type("vm stop linux\n"),
+        // Attached again, the console says when the guest has stopped.
+        Type("vm console linux\n"),
+        Type("net\n"),
+    ];
+    Case {
+        name: "net-guest",
+        args: &["--timeout", GUEST_TIMEOUT],
+        typing: Typing::Script(STEPS),
+        expect: &[
+            Expect::Exit(0),
+            Expect::Sequence(&[
+                "keel-guest: eth0 10.0.3.100/24",
+                "ping -c 3 10.0.3.1",
+                "3 packets transmitted, 3 packets received, 0% packet loss",
+                "wget -q -O - http://10.0.3.1/status.txt",
+                "INTERFACE",
+                "vm-linux      02:4b:",
+                "10.0.3.100        02:4b:",
+                "grep -c",
+                "1",
+                "[detached from linux]",
+                "keel> ping 10.0.3.100 2",
+                "64 bytes from 10.0.3.100: seq=1 time=",
+                "keel> net",
+                "vm-linux      02:4b:",
+                "LEASE",
+                "10.0.3.100        02:4b:",
+                "[linux stopped: stopped]",
+                "keel> net",
+                "PORT ",
+                "br0 ",
+            ]),
+            // Its port went with it.
+            Expect::Count { line: "no forwards (net forward add WANPORT GUESTIP:PORT makes one)", times: 3 },
+            Expect::NoLine("PANIC"),
+        ],
+    }
+}
 
 /// A port of 127.0.0.1 free now (the OS picks it; QEMU binds it a moment later).
 pub fn free_port() -> Result<u16, String> {
