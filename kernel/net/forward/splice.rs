@@ -141,6 +141,7 @@ impl Splicer {
                     wan.remove(handle);
                     continue;
                 }
+                log::info!("forward {}: connection to {remote}", forward.wan_port);
                 let active = &mut self.forwards[index];
                 active.total += 1;
                 active.splices.push(Splice {

@@ -248,18 +248,18 @@ fn run_net_case(case: &net::NetCase, images: &Images, unbootable: Option<&str>) 
     if let Some(why) = unbootable {
         return failed(why.to_string());
     }
-    let port = match net::free_port() {
-        Ok(port) => port,
+    let ports = match net::free_ports() {
+        Ok(ports) => ports,
         Err(error) => return failed(error),
     };
-    let plain = (case.prepare)(port);
+    let plain = (case.prepare)(ports);
     let outside = case.outside;
-    let helper = std::thread::spawn(move || outside(port));
+    let helper = std::thread::spawn(move || outside(ports));
     let result = run_case(&plain, images, None);
     let outside_result = helper.join().unwrap_or_else(|_| Err("the outside part panicked".into()));
     match outside_result {
-        Err(why) if result.passed => failed(format!("from the machine, port {port}: {why}")),
-        Err(why) => CaseResult { passed: false, report: format!("{}    from the machine, port {port}: {why}\n", result.report) },
+        Err(why) if result.passed => failed(format!("from the machine, ports {ports:?}: {why}")),
+        Err(why) => CaseResult { passed: false, report: format!("{}    from the machine, ports {ports:?}: {why}\n", result.report) },
         Ok(()) => result,
     }
 }

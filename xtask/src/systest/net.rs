@@ -19,15 +19,16 @@ pub struct NetCase {
     pub name: &'static str,
     /// Boots a Linux guest (left out with `--no-guests`).
     pub guest: bool,
-    /// The case, given the machine's port forwarded to the status page.
-    pub prepare: fn(u16) -> Case,
+    /// The case, given two free ports of the machine: the first for the status page.
+    pub prepare: fn([u16; 2]) -> Case,
     /// Runs on the machine while Keel runs; its error fails the case.
-    pub outside: fn(u16) -> Result<(), String>,
+    pub outside: fn([u16; 2]) -> Result<(), String>,
 }
 
 pub const NET_CASES: &[NetCase] = &[
-    NetCase { name: "net-wan", guest: false, prepare: wan_case, outside: fetch_status },
+    NetCase { name: "net-wan", guest: false, prepare: wan_case, outside: |ports| fetch_status(ports[0]) },
     NetCase { name: "net-guest", guest: true, prepare: guest_case, outside: |_| Ok(()) },
+    NetCase { name: "net-guests-forward", guest: true, prepare: guests_case, outside: fetch_from_guest },
 ];
 
 /// The guest's prompt, and how long a guest case may take in all (a guest boots in 10-60 s
@@ -37,7 +38,7 @@ const GUEST_TIMEOUT: &str = "300";
 
 /// The default guest on the switch: a lease from Keel's DHCP server, ping to Keel, the
 /// status page fetched with busybox wget; Keel sees the lease and the port's counters.
-fn guest_case(_port: u16) -> Case {
+fn guest_case(_ports: [u16; 2]) -> Case {
     const STEPS: &[Step] = &[
         Type("vm start linux\n"),
         Type("vm console linux\n"),
@@ -88,17 +89,19 @@ fn guest_case(_port: u16) -> Case {
     }
 }
 
-/// A port of 127.0.0.1 free now (the OS picks it; QEMU binds it a moment later).
-pub fn free_port() -> Result<u16, String> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"))?;
-    listener.local_addr().map(|a| a.port()).map_err(|e| format!("no free port: {e}"))
+/// Two ports of 127.0.0.1 free now (the OS picks them; QEMU binds them a moment later).
+pub fn free_ports() -> Result<[u16; 2], String> {
+    let bind = || TcpListener::bind("127.0.0.1:0").map_err(|e| format!("no free port: {e}"));
+    let (first, second) = (bind()?, bind()?);
+    let port = |listener: &TcpListener| listener.local_addr().map(|a| a.port()).map_err(|e| format!("no free port: {e}"));
+    Ok([port(&first)?, port(&second)?])
 }
 
 fn leak(text: String) -> &'static str {
     Box::leak(text.into_boxed_str())
 }
 
-fn wan_case(port: u16) -> Case {
+fn wan_case([port, _]: [u16; 2]) -> Case {
     let args: &'static [&'static str] =
         Box::leak(vec!["--http-port", leak(port.to_string()), "--append", "keel.log=info"].into_boxed_slice());
     const STEPS: &[Step] = &[
@@ -137,6 +140,85 @@ fn wan_case(port: u16) -> Case {
             Expect::Line("http: 200 Get /"),
             Expect::NoLine("PANIC"),
         ],
+    }
+}
+
+/// Two guests on the switch: `linux` serves a page with busybox httpd, `b` (created with
+/// `--net`) pings it and fetches the page, and a forward of Keel's wan port 8081 makes it
+/// reachable from the machine (`--forward PORT:8081`).
+fn guests_case([_, forwarded]: [u16; 2]) -> Case {
+    let args: &'static [&'static str] = Box::leak(
+        vec!["--timeout", GUEST_TIMEOUT, "--forward", leak(format!("{forwarded}:8081")), "--append", "keel.log=info"]
+            .into_boxed_slice(),
+    );
+    const STEPS: &[Step] = &[
+        Type("vm create b --net --mem 192M\n"),
+        Type("vm start linux\n"),
+        Type("vm console linux\n"),
+        WaitFor("keel-guest: eth0 10.0.3.100/24"),
+        TypeAfter {
+            wait_for: GUEST_PROMPT,
+            text: "mkdir -p /www && echo hello-from-linux > /www/index.html && httpd -p 80 -h /www && echo httpd-up\n",
+        },
+        TypeAfter { wait_for: "httpd-up", text: "\x1d" },
+        Type("net forward add 8081 10.0.3.100:80\n"),
+        // The machine reaches linux's page through the forward (it retries meanwhile).
+        WaitFor("forward 8081: connection to 10.0.3.100:80"),
+        Pause(Duration::from_millis(500)),
+        TypeNow("vm start b\n"),
+        Type("vm console b\n"),
+        WaitFor("keel-guest: eth0 10.0.3.101/24"),
+        TypeAfter { wait_for: GUEST_PROMPT, text: "ping -c 2 10.0.3.100\n" },
+        TypeAfter { wait_for: GUEST_PROMPT, text: "wget -q -O - http://10.0.3.100/\n" },
+        TypeAfter { wait_for: GUEST_PROMPT, text: "\x1d" },
+        Type("net forward list\n"),
+        Type("net\n"),
+        Type("vm kill b\n"),
+        Type("vm kill linux\n"),
+        Type("net forward del 8081\n"),
+    ];
+    Case {
+        name: "net-guests-forward",
+        args,
+        typing: Typing::Script(STEPS),
+        expect: &[
+            Expect::Exit(0),
+            Expect::Sequence(&[
+                "keel-guest: eth0 10.0.3.100/24",
+                "httpd-up",
+                "keel> net forward add 8081 10.0.3.100:80",
+                "net: wan port 8081 -> 10.0.3.100:80",
+                "forward 8081: connection to 10.0.3.100:80",
+                "keel> vm console b",
+                "keel-guest: eth0 10.0.3.101/24",
+                "2 packets transmitted, 2 packets received, 0% packet loss",
+                "wget -q -O - http://10.0.3.100/",
+                "hello-from-linux",
+                "8081      10.0.3.100:80               0      1",
+                "vm-linux      02:4b:",
+                "vm-b          02:4b:",
+                "net: wan port 8081 no longer forwarded",
+            ]),
+            Expect::NoLine("PANIC"),
+        ],
+    }
+}
+
+/// Fetches the guest's page through the run command's forward and Keel's.
+fn fetch_from_guest([_, forwarded]: [u16; 2]) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(200);
+    loop {
+        match exchange(forwarded, b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n") {
+            Ok(reply) if reply.contains("hello-from-linux") => {
+                if !reply.starts_with("HTTP/1.") {
+                    return Err(format!("not an HTTP reply: {reply:?}"));
+                }
+                return Ok(());
+            }
+            Ok(_) | Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(500)),
+            Ok(reply) => return Err(format!("the guest's page never came; last answer: {reply:?}")),
+            Err(error) => return Err(format!("the guest's page never came: {error}")),
+        }
     }
 }
 
