@@ -342,14 +342,19 @@ mod tests {
                 text: "uname\n",
             },
         ];
+        let (typed, first_typed) = std::sync::mpsc::channel();
         let typist = {
             let gate = gate.clone();
             std::thread::spawn(move || {
                 let mut console = Vec::new();
-                type_input(Input::Script(steps), &mut console, &gate, |_| {});
+                type_input(Input::Script(steps), &mut console, &gate, |text| {
+                    let _ = typed.send(text.to_vec());
+                });
                 console
             })
         };
+        // Only once the first step is typed (a loaded machine may start the typist late).
+        assert_eq!(first_typed.recv().unwrap(), b"vm console g\n");
         std::thread::sleep(Duration::from_millis(50));
         assert!(
             !typist.is_finished(),
