@@ -66,9 +66,8 @@ impl<L: Link> Iface<L> {
     }
 
     fn address(&self) -> Option<Ipv4Cidr> {
-        self.iface.ip_addrs().iter().find_map(|cidr| match cidr {
-            IpCidr::Ipv4(cidr) => Some(*cidr),
-        })
+        // Only IPv4 is built in: the first address is the interface's.
+        self.iface.ip_addrs().first().map(|IpCidr::Ipv4(cidr)| *cidr)
     }
 
     fn status(&self, how: &str, gateway: Option<Ipv4Address>) -> InterfaceStatus {

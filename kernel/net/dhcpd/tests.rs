@@ -154,7 +154,7 @@ fn garbage_is_ignored() {
             seed ^= seed << 13;
             seed ^= seed >> 17;
             seed ^= seed << 5;
-            if seed % 7 == 0 {
+            if seed.is_multiple_of(7) {
                 *byte = seed as u8;
             }
         }

@@ -3,6 +3,7 @@
 use alloc::format;
 use alloc::string::String;
 
+#[cfg_attr(test, allow(dead_code, reason = "used by the shell, not by the argument tests"))]
 pub const NET_USAGE: &str = "\
 usage: net                                     interfaces, switch ports, forwards, leases
        net forward add WANPORT GUESTIP:PORT    forward wan port WANPORT to a guest
@@ -83,7 +84,7 @@ pub fn parse_ping(args: &[String]) -> Result<([u8; 4], u32), String> {
 /// The summary `ping` ends with.
 pub fn ping_summary(host: &str, sent: u32, rtts_us: &[u64]) -> String {
     let received = rtts_us.len() as u32;
-    let loss = if sent == 0 { 0 } else { (sent - received) * 100 / sent };
+    let loss = ((sent - received) * 100).checked_div(sent).unwrap_or(0);
     let mut out = format!(
         "--- {host} ping statistics ---\n{sent} packets transmitted, {received} received, {loss}% packet loss\n"
     );
