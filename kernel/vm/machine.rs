@@ -132,6 +132,8 @@ pub struct Vm {
     pub stopping: AtomicBool,
     /// A `vm start` is preparing memory (without holding `running`).
     pub starting: AtomicBool,
+    /// Orders `registry::stop` against a reboot re-arming `stopping` (taken after `running`).
+    pub stop_lock: IrqSpinlock<()>,
     /// The state the VM takes once its last vCPU has left and its memory is back.
     pub stop_reason: AtomicU32,
     pub running: IrqSpinlock<Option<Arc<Running>>>,
@@ -168,6 +170,7 @@ impl Vm {
             state: AtomicU32::new(keel_abi::VM_CREATED),
             stopping: AtomicBool::new(false),
             starting: AtomicBool::new(false),
+            stop_lock: IrqSpinlock::new(()),
             stop_reason: AtomicU32::new(keel_abi::VM_STOPPED),
             running: IrqSpinlock::new(None),
             vcpus,

@@ -157,6 +157,7 @@ fn start_prepared(vm: &Arc<Vm>, console: Console) -> Result<(), Error> {
         if running.is_some() || vm.live_vcpus.load(Ordering::Acquire) != 0 {
             return Err(Error::NotPermitted);
         }
+        let _stopping = vm.stop_lock.lock();
         if console == Console::Continued && vm.stop_reason.load(Ordering::Acquire) != keel_abi::VM_RESET {
             // Stopped or killed from the host while it rebooted.
             return Err(Error::NotPermitted);
@@ -214,9 +215,9 @@ pub fn start_vcpu(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, entry: u64
 /// Makes every vCPU leave, recording why; the last one to leave releases the memory and
 /// only then sets the VM's state, so a stopped VM's memory is always back.
 pub fn stop(vm: &Vm, state: u32) {
-    // Under the running lock, so that a reboot's restart (which re-arms `stopping` under the
+    // Under the stop lock, so that a reboot's restart (which re-arms `stopping` under the
     // same lock) either sees this stop or is stopped by it.
-    let _running = vm.running.lock();
+    let _stopping = vm.stop_lock.lock();
     if vm.stopping.swap(true, Ordering::AcqRel) {
         // Already stopping: a stop or kill from the host wins over the guest's own reset.
         if state != keel_abi::VM_RESET && vm.stop_reason.load(Ordering::Acquire) == keel_abi::VM_RESET {
