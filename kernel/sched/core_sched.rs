@@ -381,8 +381,11 @@ fn balance(index: usize) {
     let mut a = CPUS[first].lock();
     let mut b = CPUS[second].lock();
     let (source, destination) = if from < index { (&mut *a, &mut *b) } else { (&mut *b, &mut *a) };
+    // A thread woken before its own `schedule` is queued while still current on its CPU: it
+    // stays there (moved, it would be picked here while it runs there).
+    let current = source.current.as_ref().map(|t| t.id);
     let queued = &source.queued;
-    let stolen = source.queue.steal(|id| queued.get(&id).is_some_and(|t| t.pinned.is_none()));
+    let stolen = source.queue.steal(|id| Some(id) != current && queued.get(&id).is_some_and(|t| t.pinned.is_none()));
     if let Some((id, _, vruntime)) = stolen {
         if let Some(thread) = source.queued.remove(&id) {
             let moved = runqueue::migrate_vruntime(vruntime, source.queue.min_vruntime(), destination.queue.min_vruntime());
