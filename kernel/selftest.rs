@@ -389,14 +389,35 @@ fn context_switch_round_trip() -> Result<(), &'static str> {
         finished();
     };
     let start = timer::now_ns();
+    let mut threads = Vec::new();
     for (name, body) in [("ping", alloc::boxed::Box::new(ping) as sched::thread::Entry), ("pong", alloc::boxed::Box::new(pong))] {
         let spec = sched::ThreadSpec { name, kind, weight, pinned: Some(here), ttbr0: 0 };
-        sched::spawn(spec, body).ok_or("no memory")?;
+        threads.push(sched::spawn(spec, body).ok_or("no memory")?);
     }
     wait_finished(2, 20_000)?;
     let elapsed = timer::now_ns() - start;
     kprintln!("selftest:   {} ns per switch ({} hand-offs between two threads on cpu {here})",
         elapsed / (2 * ROUND_TRIPS as u64), 2 * ROUND_TRIPS);
+    // The next test counts free frames: their stacks must be back.
+    join_and_release(threads, 2000)
+}
+
+/// Joins `threads`, drops them and waits (at most `ms` in all) until the scheduler has
+/// released them too, so that their stacks are free again.
+fn join_and_release(threads: Vec<alloc::sync::Arc<sched::thread::Thread>>, ms: u64) -> Result<(), &'static str> {
+    let deadline = timer::now_ns() + ms * 1_000_000;
+    for thread in &threads {
+        thread.join(Some(deadline)).map_err(|_| "join timed out")?;
+    }
+    let ids: Vec<_> = threads.iter().map(|thread| thread.id).collect();
+    drop(threads);
+    // Exited threads are released by the next switch on their CPU.
+    while ids.iter().any(|&id| sched::thread(id).is_some()) {
+        if timer::now_ns() > deadline {
+            return Err("exited threads were not released");
+        }
+        sched::sleep::sleep_until(timer::now_ns() + 1_000_000);
+    }
     Ok(())
 }
 
