@@ -93,19 +93,7 @@ fn check(config: &VmConfig) -> Result<(), Error> {
 
 /// Defines a VM; its files must exist now. Nothing runs until `start`.
 pub fn create(config: VmConfig) -> Result<(), Error> {
-    if !valid_name(&config.name) {
-        return Err(Error::InvalidArgument);
-    }
-    if config.vcpus == 0 || config.vcpus as u64 > keel_abi::VM_MAX_VCPUS {
-        return Err(Error::InvalidArgument);
-    }
-    if !(keel_abi::VM_MIN_MEM..=keel_abi::VM_MAX_MEM).contains(&config.mem_bytes) || !config.mem_bytes.is_multiple_of(2 << 20) {
-        return Err(Error::InvalidArgument);
-    }
-    crate::fs::check_file(&config.kernel)?;
-    if let Some(initrd) = &config.initrd {
-        crate::fs::check_file(initrd)?;
-    }
+    check(&config)?;
     let mut vms = VMS.lock();
     if vms.contains_key(&config.name) {
         return Err(Error::InvalidArgument);
