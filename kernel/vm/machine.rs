@@ -104,6 +104,8 @@ pub struct VcpuSlot {
     pub wake: WaitQueue,
     /// CPU_ON entry point and context id, read by the vCPU thread when it starts.
     pub start: IrqSpinlock<(u64, u64)>,
+    /// The vCPU's thread while it was last started (joined by `vm kill`).
+    pub thread: IrqSpinlock<Option<Arc<crate::sched::thread::Thread>>>,
 }
 
 /// A VM while it runs: memory, tables, devices.
@@ -162,6 +164,7 @@ impl Vm {
                 in_guest_on: AtomicI64::new(-1),
                 wake: WaitQueue::new(),
                 start: IrqSpinlock::new((0, 0)),
+                thread: IrqSpinlock::new(None),
             })
             .collect();
         Self {

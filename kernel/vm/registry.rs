@@ -192,10 +192,13 @@ pub fn start_vcpu(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, entry: u64
     };
     let (thread_vm, thread_running) = (vm.clone(), running.clone());
     let body = alloc::boxed::Box::new(move || super::vcpu::run_vcpu(thread_vm, thread_running, index));
-    if sched::spawn(spec, body).is_none() {
-        slot.power.store(VCPU_OFF, Ordering::Release);
-        vm.live_vcpus.fetch_sub(1, Ordering::AcqRel);
-        return Err(INTERNAL_FAILURE as u64);
+    match sched::spawn(spec, body) {
+        Some(thread) => *slot.thread.lock() = Some(thread),
+        None => {
+            slot.power.store(VCPU_OFF, Ordering::Release);
+            vm.live_vcpus.fetch_sub(1, Ordering::AcqRel);
+            return Err(INTERNAL_FAILURE as u64);
+        }
     }
     Ok(())
 }
@@ -330,7 +333,12 @@ pub fn kill(name: &str) -> Result<(), Error> {
     stop(&vm, VM_KILLED);
     let deadline = crate::arch::timer::now_ns() + KILL_WAIT_NS;
     let stopped = vm.console_readers.wait_until(Some(deadline), || (vm.state() != VM_RUNNING).then_some(()));
-    if stopped.is_err() {
+    // And until the vCPU threads are gone, so that `ps` no longer shows them.
+    let joined = vm.vcpus.iter().all(|slot| {
+        let thread = slot.thread.lock().take();
+        thread.is_none_or(|thread| thread.join(Some(deadline)).is_ok())
+    });
+    if stopped.is_err() || !joined {
         log::warn!("vm {name}: vCPUs still leaving after {} s", KILL_WAIT_NS / 1_000_000_000);
     }
     Ok(())
