@@ -20,6 +20,7 @@ const TESTS: &[(&str, Test)] = &[
     ("crash_report_write_to_kernel_text", crash_report_write_to_kernel_text),
     ("crash_report_undefined_instruction", crash_report_undefined_instruction),
     ("threads_spawn_run_and_exit", threads_spawn_run_and_exit),
+    ("threads_block_and_exit_under_interrupts", threads_block_and_exit_under_interrupts),
     ("thread_sleep", thread_sleep),
     ("fair_share_of_spinning_threads", fair_share_of_spinning_threads),
     ("async_task_with_timer", async_task_with_timer),
@@ -249,6 +250,59 @@ fn threads_spawn_run_and_exit() -> Result<(), &'static str> {
     Ok(())
 }
 
+static STOP_TICKING: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+static TIMER_WAKEUPS: AtomicUsize = AtomicUsize::new(0);
+
+/// For 300 ms, rounds of threads that sleep briefly, exit and are joined, while an async
+/// task's timer fires every 50 us on this CPU: each expiry wakes the executor here and asks
+/// for a switch, so interrupts land all over the block, sleep, wake and exit paths. A
+/// wakeup lost there (a thread switched away between marking itself blocked or exited and
+/// its own `schedule`) shows up as a join that needed its deadline, or as a hang.
+fn threads_block_and_exit_under_interrupts() -> Result<(), &'static str> {
+    const WORKERS: usize = 4;
+    const RUN_NS: u64 = 300_000_000;
+    FINISHED.store(0, Ordering::SeqCst);
+    STOP_TICKING.store(false, Ordering::SeqCst);
+    TIMER_WAKEUPS.store(0, Ordering::SeqCst);
+    crate::exec::spawn(async {
+        while !STOP_TICKING.load(Ordering::Acquire) {
+            crate::exec::sleep(50_000).await;
+            TIMER_WAKEUPS.fetch_add(1, Ordering::Relaxed);
+        }
+        finished();
+    });
+    let here = cpu::current().index;
+    let end = timer::now_ns() + RUN_NS;
+    let mut rounds = 0;
+    let outcome = loop {
+        if timer::now_ns() >= end {
+            break Ok(());
+        }
+        rounds += 1;
+        let mut threads = Vec::new();
+        for n in 0..WORKERS {
+            let name = alloc::format!("blocker/{n}");
+            let (kind, weight) = (sched::thread::ThreadKind::Kernel, sched::runqueue::NICE_0_WEIGHT);
+            let spec = sched::ThreadSpec { name: &name, kind, weight, pinned: Some(here), ttbr0: 0 };
+            let body = || sched::sleep::sleep_until(timer::now_ns() + 20_000);
+            threads.extend(sched::spawn(spec, alloc::boxed::Box::new(body)));
+        }
+        if threads.len() < WORKERS {
+            break Err("no memory for a thread");
+        }
+        sched::sleep::sleep_until(timer::now_ns() + 30_000);
+        let deadline = timer::now_ns() + 1_000_000_000;
+        if threads.iter().any(|thread| thread.join(Some(deadline)).is_err() || timer::now_ns() >= deadline) {
+            break Err("a join waited for its deadline: a wakeup was lost");
+        }
+    };
+    STOP_TICKING.store(true, Ordering::SeqCst);
+    wait_finished(1, 2000)?;
+    let wakeups = TIMER_WAKEUPS.load(Ordering::Relaxed);
+    kprintln!("selftest:   {rounds} rounds of {WORKERS} threads, {wakeups} timer wakeups");
+    outcome
+}
+
 fn thread_sleep() -> Result<(), &'static str> {
     let start = timer::now_ns();
     sched::sleep::sleep_until(start + 50_000_000);
@@ -335,14 +389,35 @@ fn context_switch_round_trip() -> Result<(), &'static str> {
         finished();
     };
     let start = timer::now_ns();
+    let mut threads = Vec::new();
     for (name, body) in [("ping", alloc::boxed::Box::new(ping) as sched::thread::Entry), ("pong", alloc::boxed::Box::new(pong))] {
         let spec = sched::ThreadSpec { name, kind, weight, pinned: Some(here), ttbr0: 0 };
-        sched::spawn(spec, body).ok_or("no memory")?;
+        threads.push(sched::spawn(spec, body).ok_or("no memory")?);
     }
     wait_finished(2, 20_000)?;
     let elapsed = timer::now_ns() - start;
     kprintln!("selftest:   {} ns per switch ({} hand-offs between two threads on cpu {here})",
         elapsed / (2 * ROUND_TRIPS as u64), 2 * ROUND_TRIPS);
+    // The next test counts free frames: their stacks must be back.
+    join_and_release(threads, 2000)
+}
+
+/// Joins `threads`, drops them and waits (at most `ms` in all) until the scheduler has
+/// released them too, so that their stacks are free again.
+fn join_and_release(threads: Vec<alloc::sync::Arc<sched::thread::Thread>>, ms: u64) -> Result<(), &'static str> {
+    let deadline = timer::now_ns() + ms * 1_000_000;
+    for thread in &threads {
+        thread.join(Some(deadline)).map_err(|_| "join timed out")?;
+    }
+    let ids: Vec<_> = threads.iter().map(|thread| thread.id).collect();
+    drop(threads);
+    // Exited threads are released by the next switch on their CPU.
+    while ids.iter().any(|&id| sched::thread(id).is_some()) {
+        if timer::now_ns() > deadline {
+            return Err("exited threads were not released");
+        }
+        sched::sleep::sleep_until(timer::now_ns() + 1_000_000);
+    }
     Ok(())
 }
 

@@ -171,7 +171,8 @@ pub fn wake(thread: &Arc<Thread>) {
 }
 
 /// Marks the current thread blocked; the caller then calls `schedule` (after publishing
-/// where it can be woken from). `None` for an idle thread, which never blocks.
+/// where it can be woken from). `None` for an idle thread, which never blocks. Interrupts
+/// taken in between do not switch the thread away (see `Reason::Preempt`).
 pub fn prepare_to_block() -> Option<Arc<Thread>> {
     let (me, idle) = {
         let sched = CPUS[cpu::current().index].lock();
@@ -196,6 +197,8 @@ pub fn yield_now() {
 pub fn exit_current() -> ! {
     if let Some(me) = current() {
         // Joiners recheck the state under their queue's lock: they see EXITED or are woken.
+        // No interrupt switches an exited thread away before its `schedule` below, so every
+        // joiner is woken.
         me.state.store(EXITED, Ordering::Release);
         me.joiners.wake_all();
     }
@@ -204,57 +207,31 @@ pub fn exit_current() -> ! {
     cpu::halt()
 }
 
+/// Why the scheduler runs.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reason {
+    /// The current thread asked: it yields, blocks or exits.
+    Voluntary,
+    /// An interrupt asked on its way out (the tick, a wakeup, the resched IPI). It only
+    /// switches away from a RUNNING thread: one that has marked itself blocked or exited is
+    /// between that and its own `schedule`, still registering its sleep deadline or waking
+    /// its joiners; switched away there it would never run again, and whoever it was to
+    /// wake, or whatever was to wake it, would be lost.
+    Preempt,
+}
+
 /// Picks the next thread on this CPU and switches to it.
 pub fn schedule() {
+    switch_away(Reason::Voluntary);
+}
+
+fn switch_away(reason: Reason) {
     if !STARTED.load(Ordering::Acquire) {
         return;
     }
     let irqs = cpu::irq_save();
     let index = cpu::current().index;
-    NEED_RESCHED[index].store(false, Ordering::Relaxed);
-    let now = timer::now_ns();
-    let switch = {
-        let mut sched = CPUS[index].lock();
-        let Some(prev) = sched.current.clone() else {
-            cpu::irq_restore(irqs);
-            return;
-        };
-        let is_idle = sched.is_idle(&prev);
-        let prev_vruntime = account(&prev, now, is_idle, &mut sched);
-        if prev.state() == RUNNING {
-            // The idle thread is not queued: it runs whenever the queue is empty.
-            prev.state.store(READY, Ordering::Release);
-            if !is_idle {
-                sched.enqueue(prev.clone(), prev_vruntime);
-            }
-        }
-        let next = loop {
-            match sched.queue.pick_next() {
-                Some((id, _, _)) => match sched.queued.remove(&id) {
-                    Some(thread) if thread.state() == READY => break thread,
-                    _ => continue,
-                },
-                None => match sched.idle.clone() {
-                    Some(idle) => break idle,
-                    None => break prev.clone(),
-                },
-            }
-        };
-        sched.queue.update_min_vruntime(Some(next.stats.lock().vruntime));
-        next.state.store(RUNNING, Ordering::Release);
-        next.cpu.store(index as u32, Ordering::Relaxed);
-        next.stats.lock().started_ns = now;
-        let total = sched.queue.total_weight() + u64::from(next.weight);
-        sched.slice_end_ns = now + runqueue::time_slice(next.weight, total);
-        if Arc::ptr_eq(&next, &prev) {
-            None
-        } else {
-            sched.current = Some(next.clone());
-            sched.previous = Some(prev.clone());
-            Some((prev, next))
-        }
-    };
-    if let Some((prev, next)) = switch {
+    if let Some((prev, next)) = pick_next(index, reason) {
         // The CPU that last ran `next` may still be saving its context.
         while next.on_cpu.load(Ordering::Acquire) {
             core::hint::spin_loop();
@@ -272,6 +249,52 @@ pub fn schedule() {
         finish_switch();
     }
     cpu::irq_restore(irqs);
+}
+
+/// Under this CPU's lock: charges the current thread, queues it again if it still runs,
+/// picks the next one and makes it current. `Some((previous, next))` when they differ;
+/// `None` when the current thread goes on (or may not be preempted now).
+fn pick_next(index: usize, reason: Reason) -> Option<(Arc<Thread>, Arc<Thread>)> {
+    let now = timer::now_ns();
+    let mut sched = CPUS[index].lock();
+    let prev = sched.current.clone()?;
+    if reason == Reason::Preempt && prev.state() != RUNNING {
+        return None;
+    }
+    NEED_RESCHED[index].store(false, Ordering::Relaxed);
+    let is_idle = sched.is_idle(&prev);
+    let prev_vruntime = account(&prev, now, is_idle, &mut sched);
+    if prev.state() == RUNNING {
+        // The idle thread is not queued: it runs whenever the queue is empty.
+        prev.state.store(READY, Ordering::Release);
+        if !is_idle {
+            sched.enqueue(prev.clone(), prev_vruntime);
+        }
+    }
+    let next = loop {
+        match sched.queue.pick_next() {
+            Some((id, _, _)) => match sched.queued.remove(&id) {
+                Some(thread) if thread.state() == READY => break thread,
+                _ => continue,
+            },
+            None => match sched.idle.clone() {
+                Some(idle) => break idle,
+                None => break prev.clone(),
+            },
+        }
+    };
+    sched.queue.update_min_vruntime(Some(next.stats.lock().vruntime));
+    next.state.store(RUNNING, Ordering::Release);
+    next.cpu.store(index as u32, Ordering::Relaxed);
+    next.stats.lock().started_ns = now;
+    let total = sched.queue.total_weight() + u64::from(next.weight);
+    sched.slice_end_ns = now + runqueue::time_slice(next.weight, total);
+    if Arc::ptr_eq(&next, &prev) {
+        return None;
+    }
+    sched.current = Some(next.clone());
+    sched.previous = Some(prev.clone());
+    Some((prev, next))
 }
 
 /// Charges the running thread for the time since it started; returns its vruntime.
@@ -358,8 +381,11 @@ fn balance(index: usize) {
     let mut a = CPUS[first].lock();
     let mut b = CPUS[second].lock();
     let (source, destination) = if from < index { (&mut *a, &mut *b) } else { (&mut *b, &mut *a) };
+    // A thread woken before its own `schedule` is queued while still current on its CPU: it
+    // stays there (moved, it would be picked here while it runs there).
+    let current = source.current.as_ref().map(|t| t.id);
     let queued = &source.queued;
-    let stolen = source.queue.steal(|id| queued.get(&id).is_some_and(|t| t.pinned.is_none()));
+    let stolen = source.queue.steal(|id| Some(id) != current && queued.get(&id).is_some_and(|t| t.pinned.is_none()));
     if let Some((id, _, vruntime)) = stolen {
         if let Some(thread) = source.queued.remove(&id) {
             let moved = runqueue::migrate_vruntime(vruntime, source.queue.min_vruntime(), destination.queue.min_vruntime());
@@ -371,11 +397,12 @@ fn balance(index: usize) {
     }
 }
 
-/// Called on the way out of an interrupt: switch if the tick or a wakeup asked for it.
+/// Called on the way out of an interrupt: switch if the tick or a wakeup asked for it and
+/// the current thread is running (see `Reason::Preempt`).
 pub fn preempt_if_needed() {
     let index = cpu::current().index;
     if NEED_RESCHED[index].load(Ordering::Acquire) {
-        schedule();
+        switch_away(Reason::Preempt);
     }
 }
 

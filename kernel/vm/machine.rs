@@ -106,6 +106,8 @@ pub struct VcpuSlot {
     pub wake: WaitQueue,
     /// CPU_ON entry point and context id, read by the vCPU thread when it starts.
     pub start: IrqSpinlock<(u64, u64)>,
+    /// The vCPU's thread while it was last started (joined by `vm kill`).
+    pub thread: IrqSpinlock<Option<Arc<crate::sched::thread::Thread>>>,
 }
 
 /// A VM while it runs: memory, tables, devices.
@@ -134,6 +136,8 @@ pub struct Vm {
     pub stopping: AtomicBool,
     /// A `vm start` is preparing memory (without holding `running`).
     pub starting: AtomicBool,
+    /// Orders `registry::stop` against a reboot re-arming `stopping` (taken after `running`).
+    pub stop_lock: IrqSpinlock<()>,
     /// The state the VM takes once its last vCPU has left and its memory is back.
     pub stop_reason: AtomicU32,
     pub running: IrqSpinlock<Option<Arc<Running>>>,
@@ -166,6 +170,7 @@ impl Vm {
                 in_guest_on: AtomicI64::new(-1),
                 wake: WaitQueue::new(),
                 start: IrqSpinlock::new((0, 0)),
+                thread: IrqSpinlock::new(None),
             })
             .collect();
         Self {
@@ -174,6 +179,7 @@ impl Vm {
             state: AtomicU32::new(keel_abi::VM_CREATED),
             stopping: AtomicBool::new(false),
             starting: AtomicBool::new(false),
+            stop_lock: IrqSpinlock::new(()),
             stop_reason: AtomicU32::new(keel_abi::VM_STOPPED),
             running: IrqSpinlock::new(None),
             vcpus,

@@ -93,19 +93,7 @@ fn check(config: &VmConfig) -> Result<(), Error> {
 
 /// Defines a VM; its files must exist now. Nothing runs until `start`.
 pub fn create(config: VmConfig) -> Result<(), Error> {
-    if !valid_name(&config.name) {
-        return Err(Error::InvalidArgument);
-    }
-    if config.vcpus == 0 || config.vcpus as u64 > keel_abi::VM_MAX_VCPUS {
-        return Err(Error::InvalidArgument);
-    }
-    if !(keel_abi::VM_MIN_MEM..=keel_abi::VM_MAX_MEM).contains(&config.mem_bytes) || !config.mem_bytes.is_multiple_of(2 << 20) {
-        return Err(Error::InvalidArgument);
-    }
-    crate::fs::check_file(&config.kernel)?;
-    if let Some(initrd) = &config.initrd {
-        crate::fs::check_file(initrd)?;
-    }
+    check(&config)?;
     let mut vms = VMS.lock();
     if vms.contains_key(&config.name) {
         return Err(Error::InvalidArgument);
@@ -157,6 +145,7 @@ fn start_prepared(vm: &Arc<Vm>, console: Console) -> Result<(), Error> {
         if running.is_some() || vm.live_vcpus.load(Ordering::Acquire) != 0 {
             return Err(Error::NotPermitted);
         }
+        let _stopping = vm.stop_lock.lock();
         if console == Console::Continued && vm.stop_reason.load(Ordering::Acquire) != keel_abi::VM_RESET {
             // Stopped or killed from the host while it rebooted.
             return Err(Error::NotPermitted);
@@ -203,10 +192,13 @@ pub fn start_vcpu(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, entry: u64
     };
     let (thread_vm, thread_running) = (vm.clone(), running.clone());
     let body = alloc::boxed::Box::new(move || super::vcpu::run_vcpu(thread_vm, thread_running, index));
-    if sched::spawn(spec, body).is_none() {
-        slot.power.store(VCPU_OFF, Ordering::Release);
-        vm.live_vcpus.fetch_sub(1, Ordering::AcqRel);
-        return Err(INTERNAL_FAILURE as u64);
+    match sched::spawn(spec, body) {
+        Some(thread) => *slot.thread.lock() = Some(thread),
+        None => {
+            slot.power.store(VCPU_OFF, Ordering::Release);
+            vm.live_vcpus.fetch_sub(1, Ordering::AcqRel);
+            return Err(INTERNAL_FAILURE as u64);
+        }
     }
     Ok(())
 }
@@ -214,9 +206,9 @@ pub fn start_vcpu(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, entry: u64
 /// Makes every vCPU leave, recording why; the last one to leave releases the memory and
 /// only then sets the VM's state, so a stopped VM's memory is always back.
 pub fn stop(vm: &Vm, state: u32) {
-    // Under the running lock, so that a reboot's restart (which re-arms `stopping` under the
+    // Under the stop lock, so that a reboot's restart (which re-arms `stopping` under the
     // same lock) either sees this stop or is stopped by it.
-    let running = vm.running.lock();
+    let _stopping = vm.stop_lock.lock();
     if vm.stopping.swap(true, Ordering::AcqRel) {
         // Already stopping: a stop or kill from the host wins over the guest's own reset.
         if state != keel_abi::VM_RESET && vm.stop_reason.load(Ordering::Acquire) == keel_abi::VM_RESET {
@@ -226,9 +218,7 @@ pub fn stop(vm: &Vm, state: u32) {
     }
     vm.stop_reason.store(state, Ordering::Release);
     super::vcpu::kick_all(vm);
-    // The lock is held already: taking it again here spun for ever (every stop of a
-    // running VM hung its CPU).
-    let running = running.clone();
+    let running = vm.running.lock().clone();
     if let Some(running) = running {
         super::virtio::task::wake_all(&running);
     }
@@ -343,7 +333,12 @@ pub fn kill(name: &str) -> Result<(), Error> {
     stop(&vm, VM_KILLED);
     let deadline = crate::arch::timer::now_ns() + KILL_WAIT_NS;
     let stopped = vm.console_readers.wait_until(Some(deadline), || (vm.state() != VM_RUNNING).then_some(()));
-    if stopped.is_err() {
+    // And until the vCPU threads are gone, so that `ps` no longer shows them.
+    let joined = vm.vcpus.iter().all(|slot| {
+        let thread = slot.thread.lock().take();
+        thread.is_none_or(|thread| thread.join(Some(deadline)).is_ok())
+    });
+    if stopped.is_err() || !joined {
         log::warn!("vm {name}: vCPUs still leaving after {} s", KILL_WAIT_NS / 1_000_000_000);
     }
     Ok(())

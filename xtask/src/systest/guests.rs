@@ -144,7 +144,8 @@ pub const GUEST_CASES: &[Case] = &[
             Type("vm start linux\n"),
             Type("vm console linux\n"),
             at_guest_prompt("echo first-boot; reboot\n"),
-            WaitFor(MARKER),
+            // A fresh prompt once the new boot's shell is up.
+            TypeAfter { wait_for: MARKER, text: "\n" },
             at_guest_prompt("echo second-boot\n"),
             TypeAfter {
                 wait_for: "second-boot",
