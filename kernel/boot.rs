@@ -98,6 +98,7 @@ extern "C" fn keel_primary_main(dtb_pa: u64, phys_base: u64) -> ! {
     }
     crate::exec::spawn(console::feed_readers());
     crate::virtio::init(&platform);
+    crate::net::start(&platform);
     start_init(&platform);
     smp::idle_loop()
 }
@@ -135,6 +136,7 @@ fn define_default_guest() {
         mem_bytes: 256 << 20,
         vcpus: 1,
         disks: alloc::vec::Vec::new(),
+        net: true,
     };
     if let Err(error) = crate::vm::registry::create(config) {
         log::warn!("boot: the default guest could not be defined: {error}");

@@ -11,6 +11,7 @@ pub mod cmdline;
 pub mod disk;
 pub mod fs;
 pub mod mm;
+pub mod net;
 pub mod proc;
 pub mod sched;
 

@@ -103,6 +103,26 @@ pub mod call {
     /// [`super::VmDeviceStats`], one per virtio device of a running VM (0 when it is not
     /// running).
     pub const VM_STATS: u64 = 43;
+
+    // The network: 50..=69.
+    /// `net_status(ptr, len, what) -> total`: the network as text ([`super::NET_SHOW_ALL`]:
+    /// interfaces, switch ports, forwards, leases; [`super::NET_SHOW_FORWARDS`]: forwards);
+    /// writes at most `len` bytes and returns the whole length.
+    pub const NET_STATUS: u64 = 50;
+    /// `net_forward_add(wan_port, guest_ip, guest_port) -> 0`: forwards TCP connections to
+    /// `wan_port` of Keel's wan interface to a guest (`guest_ip` as `u32::from_be_bytes`).
+    /// `Exists`: the port is forwarded; `NotPermitted`: a port Keel serves itself (80);
+    /// `InvalidArgument`: port 0 or not a guest address on br0; `TooBig`: too many.
+    pub const NET_FORWARD_ADD: u64 = 51;
+    /// `net_forward_del(wan_port) -> 0`; `NotFound` if no forward uses the port.
+    pub const NET_FORWARD_DEL: u64 = 52;
+    /// `net_ping(ip, timeout_ns) -> rtt_ns`: one ICMP echo from the interface that routes to
+    /// `ip` (`u32::from_be_bytes`); [`super::NET_NO_REPLY`] when none came in time;
+    /// `NotFound` when no interface routes there.
+    pub const NET_PING: u64 = 53;
+    /// `vm_net(name_ptr, name_len, on) -> 0`: whether the VM gets a virtio-net device on
+    /// Keel's switch at its next start (`NotPermitted` while it runs).
+    pub const VM_NET: u64 = 54;
 }
 
 /// Errors, returned as their negative code in x0.
@@ -606,6 +626,12 @@ impl VmInfo {
         core::str::from_utf8(&self.name[..len]).unwrap_or("?")
     }
 }
+
+/// `net_status` selections.
+pub const NET_SHOW_ALL: u64 = 0;
+pub const NET_SHOW_FORWARDS: u64 = 1;
+/// `net_ping`'s answer when no reply came in time.
+pub const NET_NO_REPLY: u64 = 1 << 62;
 
 #[cfg(test)]
 mod tests {

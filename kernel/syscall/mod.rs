@@ -1,6 +1,7 @@
 //! The system calls of the user ABI (keel-abi): argument checks and dispatch.
 
 mod fs;
+mod net;
 mod vm;
 
 use crate::arch::exception::TrapFrame;
@@ -72,6 +73,11 @@ fn handle(process: &Arc<Process>, number: u64, a: [u64; 6]) -> Result<u64, Error
         call::DISK_LIST => vm::disk_list(process, a[0], a[1], a[2]),
         call::DISK_DELETE => vm::by_name(process, a[0], a[1], crate::disk::store::delete),
         call::VM_STATS => vm::stats(process, a),
+        call::NET_STATUS => net::status(process, a[0], a[1], a[2]),
+        call::NET_FORWARD_ADD => net::forward_add(a[0], a[1], a[2]),
+        call::NET_FORWARD_DEL => net::forward_del(a[0]),
+        call::NET_PING => net::ping(a[0], a[1]),
+        call::VM_NET => net::vm_net(process, a[0], a[1], a[2]),
         _ => Err(Error::NoSuchCall),
     }
 }

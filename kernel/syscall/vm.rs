@@ -123,6 +123,7 @@ fn read_config(process: &Process, config_ptr: u64) -> Result<VmConfig, Error> {
             mem_bytes: word(64),
             vcpus: usize::try_from(word(72)).map_err(|_| Error::InvalidArgument)?,
             disks: Vec::new(),
+            net: false,
         })
     })
 }

@@ -37,3 +37,21 @@ fn on_interrupt(intid: u32) {
         queue.wake_all();
     }
 }
+
+static TASKS: IrqSpinlock<BTreeMap<u32, &'static crate::exec::IrqWaker>> = IrqSpinlock::new(BTreeMap::new());
+
+/// Makes `intid` fire `waker`: for a driver an async task runs (the task acknowledges the
+/// device itself). The line is edge-triggered, as for [`waiters`].
+pub fn fire_on(intid: u32, waker: &'static crate::exec::IrqWaker) {
+    let new = TASKS.lock().insert(intid, waker).is_none();
+    if new {
+        crate::irq::register_shared(intid, Trigger::Edge, on_task_interrupt);
+    }
+}
+
+fn on_task_interrupt(intid: u32) {
+    let waker = TASKS.lock().get(&intid).copied();
+    if let Some(waker) = waker {
+        waker.fire();
+    }
+}

@@ -1,9 +1,10 @@
 //! Virtio host drivers: the transports the DTB lists, found and handed to the driver of
-//! their device type (the 9P share, the host disk, host entropy).
+//! their device type (the 9P share, the host disk, host entropy, the host NIC).
 
 pub mod blk;
 mod hal;
-mod irq;
+pub mod irq;
+pub mod net;
 mod p9;
 pub mod rng;
 
@@ -63,6 +64,7 @@ pub fn init(platform: &Platform<'_>) {
             DeviceType::_9P => p9::start(found),
             DeviceType::Block => blk::start(found),
             DeviceType::EntropySource => rng::start(found),
+            DeviceType::Network => net::start(found),
             other => log::info!("virtio: no driver for {other:?} at {:#x}", found.device.base),
         }
     }

@@ -27,6 +27,8 @@ pub struct VmConfig {
     pub vcpus: usize,
     /// Guest disks on the host disk (vda, vdb, … in this order).
     pub disks: Vec<DiskConfig>,
+    /// A virtio-net device on Keel's switch (`vm create --net`; on for `linux`).
+    pub net: bool,
 }
 
 /// One guest disk of a VM.
@@ -154,10 +156,14 @@ pub struct Vm {
     /// Device tasks still running, and where the last one says it has ended.
     pub device_tasks: AtomicU32,
     pub device_tasks_done: WaitQueue,
+    /// Whether the next start gives the guest a NIC on the switch (from `config.net`;
+    /// changed by `vm_net` while the VM is not running).
+    pub net: AtomicBool,
 }
 
 impl Vm {
     pub fn new(config: VmConfig, vmid: u8) -> Self {
+        let net = config.net;
         let vcpus = (0..config.vcpus)
             .map(|_| VcpuSlot {
                 power: AtomicU32::new(VCPU_OFF),
@@ -183,6 +189,7 @@ impl Vm {
             exits: AtomicU64::new(0),
             exit_counts: ExitCounts::default(),
             live_vcpus: AtomicU32::new(0),
+            net: AtomicBool::new(net),
             device_tasks: AtomicU32::new(0),
             device_tasks_done: WaitQueue::new(),
         }
@@ -242,7 +249,7 @@ impl Vm {
                 log::warn!("vm {}: {error:?}", config.name);
                 Error::InvalidArgument
             })?;
-        let virtio = super::virtio::build(config)?;
+        let virtio = super::virtio::build(config, self.net.load(Ordering::Acquire))?;
         let slots: Vec<u32> = virtio.iter().map(|slot| slot.slot).collect();
         let mpidrs: Vec<u64> = (0..config.vcpus).map(keel_vmm::psci::vcpu_mpidr).collect();
         let dtb = keel_vmm::fdt::build(&keel_vmm::fdt::GuestDtbConfig {

@@ -353,3 +353,48 @@ pub fn getcwd() -> Result<alloc::string::String, Error> {
     buffer.truncate((len as usize).min(keel_abi::PATH_MAX));
     alloc::string::String::from_utf8(buffer).map_err(|_| Error::InvalidArgument)
 }
+
+/// The network as text (`keel_abi::NET_SHOW_ALL` or `NET_SHOW_FORWARDS`).
+pub fn net_status(what: u64) -> Result<alloc::string::String, Error> {
+    let mut buffer = alloc::vec![0u8; 8192];
+    for _ in 0..4 {
+        let args = [buffer.as_mut_ptr() as u64, buffer.len() as u64, what, 0, 0, 0];
+        // SAFETY: the kernel writes at most `buffer.len()` bytes into `buffer`, exclusively
+        // borrowed for the call.
+        let total = decode(unsafe { raw(call::NET_STATUS, args) })? as usize;
+        if total <= buffer.len() {
+            buffer.truncate(total);
+            return Ok(alloc::string::String::from_utf8_lossy(&buffer).into_owned());
+        }
+        buffer.resize(total.min(1 << 20) + 1024, 0);
+    }
+    Err(Error::TooBig)
+}
+
+/// Forwards `wan_port` of Keel's wan interface to `guest:guest_port`.
+pub fn net_forward_add(wan_port: u16, guest: [u8; 4], guest_port: u16) -> Result<(), Error> {
+    let args = [u64::from(wan_port), u64::from(u32::from_be_bytes(guest)), u64::from(guest_port), 0, 0, 0];
+    // SAFETY: no pointers.
+    decode(unsafe { raw(call::NET_FORWARD_ADD, args) }).map(drop)
+}
+
+/// Removes the forward of `wan_port`.
+pub fn net_forward_del(wan_port: u16) -> Result<(), Error> {
+    // SAFETY: no pointers.
+    decode(unsafe { raw(call::NET_FORWARD_DEL, [u64::from(wan_port), 0, 0, 0, 0, 0]) }).map(drop)
+}
+
+/// One ICMP echo to `to`: the round trip, or None without a reply within `timeout`.
+pub fn net_ping(to: [u8; 4], timeout: Duration) -> Result<Option<Duration>, Error> {
+    let args = [u64::from(u32::from_be_bytes(to)), nanoseconds(timeout), 0, 0, 0, 0];
+    // SAFETY: no pointers.
+    let rtt = decode(unsafe { raw(call::NET_PING, args) })?;
+    Ok((rtt != keel_abi::NET_NO_REPLY).then(|| Duration::from_nanos(rtt)))
+}
+
+/// Whether the VM gets a NIC on Keel's switch at its next start.
+pub fn vm_net(name: &str, on: bool) -> Result<(), Error> {
+    let args = [name.as_ptr() as u64, name.len() as u64, u64::from(on), 0, 0, 0];
+    // SAFETY: the kernel only reads the name, initialised and borrowed for the call.
+    decode(unsafe { raw(call::VM_NET, args) }).map(drop)
+}

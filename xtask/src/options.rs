@@ -34,7 +34,15 @@ options:
   --disk FILE              the host disk image (default target/keel/disk.img, made sparse,
                            2 GiB, on first use; kept across runs and Keel's reboot)
   --no-disk                boot without a host disk
+  --http-port PORT         the machine's 127.0.0.1:PORT reaches Keel's status page (port 80
+                           of its wan interface; default 8080; 0: no such forward)
+  --forward HOST:KEEL      the machine's 127.0.0.1:HOST reaches Keel's wan port KEEL
+                           (repeatable; `net forward add KEEL GUESTIP:PORT` passes it on)
+  --no-net                 no network card (Keel then has only its guest network br0)
 ";
+
+/// The default `--http-port`.
+pub const DEFAULT_HTTP_PORT: u16 = 8080;
 
 /// A RAM size, kept in MiB (QEMU gets `<MiB>M`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +82,12 @@ pub struct RunOptions {
     pub no_disk: bool,
     /// Arguments after `--`, appended to QEMU's command line as they are.
     pub extra_qemu_args: Vec<String>,
+    /// A network card on QEMU's user network (`--no-net`: none).
+    pub net: bool,
+    /// The machine's port forwarded to Keel's status page (wan port 80).
+    pub http_port: Option<u16>,
+    /// More forwards from the machine's ports to Keel's wan ports (host, keel).
+    pub forwards: Vec<(u16, u16)>,
 }
 
 impl Default for RunOptions {
@@ -94,6 +108,9 @@ impl Default for RunOptions {
             disk: None,
             no_disk: false,
             extra_qemu_args: Vec::new(),
+            net: true,
+            http_port: Some(DEFAULT_HTTP_PORT),
+            forwards: Vec::new(),
         }
     }
 }
@@ -157,6 +174,22 @@ pub fn parse_smp(text: &str) -> Result<u32, String> {
             "--smp wants a number of CPUs from 1 to {MAX_SMP}, not `{text}`"
         )),
     }
+}
+
+/// Parses a TCP port, 1..=65535.
+pub fn parse_port(option: &str, text: &str) -> Result<u16, String> {
+    match text.trim().parse::<u16>() {
+        Ok(port) if port != 0 => Ok(port),
+        _ => Err(format!("{option} wants a TCP port from 1 to 65535, not `{text}`")),
+    }
+}
+
+/// Parses `HOSTPORT:KEELPORT` for `--forward`.
+pub fn parse_forward(text: &str) -> Result<(u16, u16), String> {
+    let (host, keel) = text
+        .split_once(':')
+        .ok_or_else(|| format!("--forward wants HOSTPORT:KEELPORT, not `{text}`"))?;
+    Ok((parse_port("--forward", host)?, parse_port("--forward", keel)?))
 }
 
 /// Parses `cargo xtask run` arguments. Options take their value as the next argument or
@@ -226,6 +259,15 @@ pub fn parse_run_args<S: AsRef<str>>(args: &[S]) -> Result<Parsed, String> {
             "--no-disk" => {
                 flag(name)?;
                 options.no_disk = true;
+            }
+            "--http-port" => {
+                let text = value(name)?;
+                options.http_port = if text.trim() == "0" { None } else { Some(parse_port(name, &text)?) };
+            }
+            "--forward" => options.forwards.push(parse_forward(&value(name)?)?),
+            "--no-net" => {
+                flag(name)?;
+                options.net = false;
             }
             "--no-virtualization" => {
                 flag(name)?;
@@ -350,6 +392,27 @@ mod tests {
             (&["--disk="][..], "wants a file"),
             (&["--no-disk=1"][..], "takes no value"),
             (&["extra"][..], "unknown option"),
+        ] {
+            let error = parse_run_args(args).unwrap_err();
+            assert!(error.contains(needle), "{args:?}: {error}");
+        }
+    }
+
+    #[test]
+    fn network_options() {
+        let options = run(&["--http-port", "18080", "--forward", "2222:22", "--forward=8081:8081"]);
+        assert_eq!(options.http_port, Some(18080));
+        assert_eq!(options.forwards, [(2222, 22), (8081, 8081)]);
+        assert!(options.net);
+        assert_eq!(run(&[]).http_port, Some(8080));
+        assert_eq!(run(&["--http-port=0"]).http_port, None);
+        assert!(!run(&["--no-net"]).net);
+        for (args, needle) in [
+            (&["--http-port", "x"][..], "TCP port"),
+            (&["--http-port", "70000"][..], "TCP port"),
+            (&["--forward", "80"][..], "HOSTPORT:KEELPORT"),
+            (&["--forward", "0:80"][..], "TCP port"),
+            (&["--no-net=1"][..], "takes no value"),
         ] {
             let error = parse_run_args(args).unwrap_err();
             assert!(error.contains(needle), "{args:?}: {error}");

@@ -123,6 +123,21 @@ pub fn disk_args(path: &Path) -> Vec<String> {
     ]
 }
 
+/// The QEMU arguments of the network card: QEMU's user network with the forwards from the
+/// machine's loopback to Keel's wan ports, and a virtio-net device on it (modern, as every
+/// virtio device: see `args`).
+pub fn net_args(options: &RunOptions) -> Vec<String> {
+    if !options.net {
+        return Vec::new();
+    }
+    let mut netdev = String::from("user,id=wan0");
+    let http = options.http_port.map(|port| (port, 80));
+    for (host, keel) in http.into_iter().chain(options.forwards.iter().copied()) {
+        netdev.push_str(&format!(",hostfwd=tcp:127.0.0.1:{host}-:{keel}"));
+    }
+    vec!["-netdev".into(), netdev, "-device".into(), "virtio-net-device,netdev=wan0".into()]
+}
+
 /// Checks the `--share` directory and makes its path absolute.
 pub fn check_share(dir: &Path) -> Result<std::path::PathBuf, String> {
     let absolute = std::fs::canonicalize(dir).map_err(|e| format!("--share {}: {e}", dir.display()))?;
@@ -172,6 +187,7 @@ pub fn args(options: &RunOptions, images: &Images, console: Console) -> Vec<Stri
     if let Some(dir) = &options.share {
         args.extend(share_args(dir));
     }
+    args.extend(net_args(options));
     if let Some(disk) = &options.disk {
         args.extend(disk_args(disk));
     }
@@ -242,7 +258,8 @@ mod tests {
             "qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu cortex-a76 -smp 2 \
              -m 2048M -kernel target/keel/Image -initrd target/keel/initrd.cpio -append keel.selftest \
              -display none -nodefaults \
-             -no-user-config -device virtio-rng-device -global virtio-mmio.force-legacy=false \
+             -no-user-config -netdev user,id=wan0,hostfwd=tcp:127.0.0.1:8080-:80 \
+             -device virtio-net-device,netdev=wan0 -device virtio-rng-device -global virtio-mmio.force-legacy=false \
              -serial stdio -monitor none \
              -qmp unix:/tmp/x/qmp.sock,server=on,wait=off"
         );
@@ -258,7 +275,8 @@ mod tests {
         assert_eq!(
             args.join(" "),
             "-M virt,gic-version=3 -cpu max,pauth-impdef=on -smp 4 -m 2048M -kernel Image \
-             -initrd my initrd -display none -nodefaults -no-user-config -device virtio-rng-device \
+             -initrd my initrd -display none -nodefaults -no-user-config -netdev user,id=wan0,hostfwd=tcp:127.0.0.1:8080-:80 \
+             -device virtio-net-device,netdev=wan0 -device virtio-rng-device \
              -global virtio-mmio.force-legacy=false -serial mon:stdio -s"
         );
     }
@@ -300,6 +318,27 @@ mod tests {
         );
         assert!(check_share(Path::new("/nonexistent-keel-share")).is_err());
         assert!(check_share(Path::new("/")).is_ok());
+    }
+
+    #[test]
+    fn net_command_line() {
+        let joined = args(
+            &options(&["--http-port", "18080", "--forward", "8081:8081", "--share", "/tmp"]),
+            &images("Image", "initrd"),
+            Console::Terminal,
+        )
+        .join(" ");
+        assert!(
+            joined.contains(
+                "-netdev user,id=wan0,hostfwd=tcp:127.0.0.1:18080-:80,hostfwd=tcp:127.0.0.1:8081-:8081 \
+                 -device virtio-net-device,netdev=wan0"
+            ),
+            "{joined}"
+        );
+        let none = args(&options(&["--no-net"]), &images("Image", "initrd"), Console::Terminal).join(" ");
+        assert!(!none.contains("netdev"), "{none}");
+        let quiet = args(&options(&["--http-port", "0"]), &images("Image", "initrd"), Console::Terminal).join(" ");
+        assert!(quiet.contains("-netdev user,id=wan0 -device"), "{quiet}");
     }
 
     #[test]

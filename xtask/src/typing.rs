@@ -342,14 +342,19 @@ mod tests {
                 text: "uname\n",
             },
         ];
+        let (typed, first_typed) = std::sync::mpsc::channel();
         let typist = {
             let gate = gate.clone();
             std::thread::spawn(move || {
                 let mut console = Vec::new();
-                type_input(Input::Script(steps), &mut console, &gate, |_| {});
+                type_input(Input::Script(steps), &mut console, &gate, |text| {
+                    let _ = typed.send(text.to_vec());
+                });
                 console
             })
         };
+        // Only once the first step is typed (a loaded machine may start the typist late).
+        assert_eq!(first_typed.recv().unwrap(), b"vm console g\n");
         std::thread::sleep(Duration::from_millis(50));
         assert!(
             !typist.is_finished(),
@@ -379,16 +384,22 @@ mod tests {
                 Step::WaitFor("echo x"),
                 Step::Type("ps\n"),
             ];
+            let (typed, steps_typed) = std::sync::mpsc::channel();
             let typist = {
                 let gate = gate.clone();
                 std::thread::spawn(move || {
                     let mut console = Vec::new();
-                    type_input(Input::Script(steps), &mut console, &gate, |_| {});
+                    type_input(Input::Script(steps), &mut console, &gate, |text| {
+                        let _ = typed.send(text.to_vec());
+                    });
                     console
                 })
             };
-            std::thread::sleep(Duration::from_millis(30));
+            // Each output only once the step before it is typed (a loaded machine may run
+            // the typist late; output before the step would not count for it).
+            assert_eq!(steps_typed.recv().unwrap(), b"vm console g\n");
             gate.output(b"up\n");
+            assert_eq!(steps_typed.recv().unwrap(), b"\x1decho x\n");
             for piece in pieces {
                 std::thread::sleep(Duration::from_millis(30));
                 assert!(!typist.is_finished(), "ps must wait for the prompt after `echo x`");

@@ -126,6 +126,9 @@ pub struct Platform<'a> {
     /// Every enabled `virtio,mmio` transport, in tree order (most are empty slots: the
     /// device ID register tells).
     pub virtio_mmio: FixedVec<MmioDevice, MAX_VIRTIO_MMIO>,
+    /// Random bytes the loader left in `/chosen` `rng-seed` (QEMU fills it from the
+    /// machine's entropy), if any.
+    pub rng_seed: Option<&'a [u8]>,
 }
 
 /// Why a DTB could not be read.
@@ -198,6 +201,10 @@ impl<'a> Platform<'a> {
             cpus: devices::cpus(&fdt)?,
             power_button: devices::power_button(&fdt)?,
             virtio_mmio: devices::virtio_mmio(&fdt)?,
+            rng_seed: chosen
+                .and_then(|chosen| chosen.property("rng-seed"))
+                .map(|property| property.value)
+                .filter(|seed| !seed.is_empty()),
         })
     }
 }

@@ -66,6 +66,7 @@ fn qemu_virt_with_initrd_and_append() {
     // QEMU loads the initrd 128 MiB into RAM and writes 32-bit start/end cells.
     assert_eq!(platform.initrd, Some(range(0x4800_0000, 3000)));
     assert_eq!(platform.bootargs, Some("keel.selftest"));
+    assert!(platform.rng_seed.is_some_and(|seed| seed.len() >= 8), "QEMU fills /chosen/rng-seed");
     assert_eq!(platform.cpus.len(), 2);
 }
 

@@ -1,4 +1,5 @@
-//! A VM's virtio-mmio devices: console (slot 0), entropy (slot 1) and disks (slots 2..),
+//! A VM's virtio-mmio devices: console (slot 0), entropy (slot 1), disks (slots 2..=5) and
+//! the NIC on Keel's switch (slot 6, `vm create --net`),
 //! each under its own sleeping lock, reached from vCPU exits (register accesses only) and
 //! served by one async task per device (`task.rs`).
 //!
@@ -26,6 +27,7 @@ use keel_vmm::virtio::console::VirtioConsole;
 use keel_vmm::virtio::error::GuestError;
 use keel_vmm::virtio::memory::GuestMemory;
 use keel_vmm::virtio::mmio::{self, VirtioCounters, VirtioMmio};
+use keel_vmm::virtio::net::VirtioNet;
 use keel_vmm::virtio::rng::VirtioRng;
 
 /// Slots of the devices every VM has, and of its first disk.
@@ -34,6 +36,8 @@ pub const RNG_SLOT: u32 = 1;
 pub const FIRST_DISK_SLOT: u32 = 2;
 /// Disks one VM may have (vda..vdd).
 pub const MAX_DISKS: usize = 4;
+/// The slot of the NIC, after the disks'.
+pub const NET_SLOT: u32 = FIRST_DISK_SLOT + MAX_DISKS as u32;
 
 /// Guest entropy from the host (`kernel/virtio/rng.rs`).
 pub struct HostEntropy;
@@ -49,6 +53,7 @@ pub enum GuestDevice {
     Console(VirtioMmio<VirtioConsole>),
     Rng(VirtioMmio<VirtioRng<HostEntropy>>),
     Block(VirtioMmio<DeferredBlock>),
+    Net(VirtioMmio<VirtioNet>),
 }
 
 /// Runs `$body` with `$d` bound to the transport, whatever the device type.
@@ -58,6 +63,7 @@ macro_rules! each_transport {
             GuestDevice::Console($d) => $body,
             GuestDevice::Rng($d) => $body,
             GuestDevice::Block($d) => $body,
+            GuestDevice::Net($d) => $body,
         }
     };
 }
@@ -92,6 +98,8 @@ pub struct VirtioSlot {
     pub guest_name: &'static str,
     /// For disks: which one, and its extent.
     pub disk: Option<Attachment>,
+    /// For the NIC: its port on Keel's switch (detached when the slot goes, with the VM).
+    pub port: Option<crate::net::bridge::PortHandle>,
     pub device: Mutex<GuestDevice>,
     /// Fired when the device has work (a notification, host input) or the VM stops.
     pub wake: IrqWaker,
@@ -139,13 +147,14 @@ const DISK_NAMES: [&str; MAX_DISKS] = ["vda", "vdb", "vdc", "vdd"];
 
 /// The devices of a VM about to start: console, entropy, and its disks (attached now, so
 /// a disk in use elsewhere or gone fails the start).
-pub fn build(config: &VmConfig) -> Result<Vec<Arc<VirtioSlot>>, Error> {
+pub fn build(config: &VmConfig, net: bool) -> Result<Vec<Arc<VirtioSlot>>, Error> {
     let slot = |index: u32, guest_name: &'static str, disk: Option<Attachment>, device: GuestDevice| {
         Arc::new(VirtioSlot {
             slot: index,
             base: mmio::slot_base(index),
             guest_name,
             disk,
+            port: None,
             device: Mutex::new(device),
             wake: IrqWaker::new(),
             bytes: IrqSpinlock::new((0, 0)),
@@ -176,6 +185,24 @@ pub fn build(config: &VmConfig) -> Result<Vec<Arc<VirtioSlot>>, Error> {
             Some(attachment),
             GuestDevice::Block(VirtioMmio::new(backend, mmio::slot_intid(number))),
         ));
+    }
+    if net {
+        let mac = crate::net::switch::mac_for_name(&config.name);
+        let port = crate::net::bridge::attach(&config.name, mac).map_err(|error| {
+            log::warn!("vm {}: no port on the switch: {error:?}", config.name);
+            Error::TooBig
+        })?;
+        let device = VirtioMmio::new(VirtioNet::new(mac), mmio::slot_intid(NET_SLOT));
+        slots.push(Arc::new(VirtioSlot {
+            slot: NET_SLOT,
+            base: mmio::slot_base(NET_SLOT),
+            guest_name: "eth0",
+            disk: None,
+            port: Some(port),
+            device: Mutex::new(GuestDevice::Net(device)),
+            wake: IrqWaker::new(),
+            bytes: IrqSpinlock::new((0, 0)),
+        }));
     }
     Ok(slots)
 }
@@ -274,10 +301,16 @@ pub fn stats(running: &Running) -> Vec<DeviceStats> {
                     let c = block.device().counters();
                     ("block", c.reads + c.writes + c.flushes)
                 }
+                GuestDevice::Net(net) => {
+                    let c = net.device().counters();
+                    bytes_in = c.rx_bytes;
+                    ("net", c.rx_frames + c.tx_frames)
+                }
             };
-            let detail = match &slot.disk {
-                Some(disk) => format!("{}{}", disk.name, if disk.read_only { " (ro)" } else { "" }),
-                None => String::new(),
+            let detail = match (&slot.disk, &slot.port) {
+                (Some(disk), _) => format!("{}{}", disk.name, if disk.read_only { " (ro)" } else { "" }),
+                (None, Some(port)) => crate::net::switch::format_mac(&port.mac()),
+                (None, None) => String::new(),
             };
             DeviceStats {
                 slot: slot.slot,

@@ -6,11 +6,24 @@ use super::block::serve_chain;
 use super::{GuestDevice, VgicSink, VirtioSlot};
 use crate::vm::machine::{Running, Vm};
 use crate::vm::memory::DeviceMemory;
-use alloc::sync::Arc;
+use alloc::sync::{Arc, Weak};
+use alloc::task::Wake;
 use core::future::Future;
 use core::pin::Pin;
 use core::sync::atomic::Ordering;
-use core::task::{Context, Poll};
+use core::task::{Context, Poll, Waker};
+
+/// Fires a slot's waker from outside (a frame for the guest queued on its switch port);
+/// weak, so a port left in the switch never keeps the VM's devices alive.
+struct FireSlot(Weak<VirtioSlot>);
+
+impl Wake for FireSlot {
+    fn wake(self: Arc<Self>) {
+        if let Some(slot) = self.0.upgrade() {
+            slot.wake.fire();
+        }
+    }
+}
 
 /// Gives the executor to other tasks once.
 struct YieldNow(bool);
@@ -67,7 +80,7 @@ async fn serve(vm: Arc<Vm>, running: Arc<Running>, slot: Arc<VirtioSlot>) {
 
 /// One round: process the queues, then the host side (console output, disk requests).
 /// Returns whether work is left.
-async fn pass(vm: &Vm, running: &Running, slot: &VirtioSlot) -> bool {
+async fn pass(vm: &Vm, running: &Running, slot: &Arc<VirtioSlot>) -> bool {
     let mut sink = VgicSink::new(&running.devices);
     let (more, output, chains, epoch) = {
         let mut device = slot.device.lock();
@@ -86,6 +99,18 @@ async fn pass(vm: &Vm, running: &Running, slot: &VirtioSlot) -> bool {
                 chains = block.device_mut().take_chains();
             }
             GuestDevice::Rng(_) => {}
+            GuestDevice::Net(net) => {
+                if let Some(port) = &slot.port {
+                    // Frames both ways; delivered ones are host work for the receive queue.
+                    if crate::net::guest::exchange(net.device_mut(), port) {
+                        more |= net.needs_processing();
+                        more |= port.has_frames() && net.device().rx_room() > 0;
+                        let c = net.device().counters();
+                        *slot.bytes.lock() = (c.rx_bytes, c.tx_bytes);
+                    }
+                    port.set_waker(&Waker::from(Arc::new(FireSlot(Arc::downgrade(slot)))));
+                }
+            }
         }
         slot.report_errors(vm, &mut device);
         (more, output, chains, epoch)

@@ -10,6 +10,7 @@ pub mod error;
 mod fuzz;
 pub mod memory;
 pub mod mmio;
+pub mod net;
 pub mod queue;
 pub mod rng;
 #[cfg(test)]

@@ -11,6 +11,7 @@ mod cases;
 mod expect;
 mod files;
 mod guests;
+mod net;
 mod virtio;
 
 use crate::image::{self, Images};
@@ -64,6 +65,11 @@ pub fn case_options(case: &Case) -> Result<RunOptions, String> {
     match options::parse_run_args(case.args)? {
         Parsed::Run(mut options) => {
             options.timeout.get_or_insert(CASE_TIMEOUT);
+            // Cases run side by side: none takes the default status-page port of the
+            // machine unless it asks for a port (the network cases pick free ones).
+            if !case.args.iter().any(|arg| arg.starts_with("--http-port")) {
+                options.http_port = None;
+            }
             Ok(options)
         }
         Parsed::Help => Err("a case's args ask for --help".into()),
@@ -183,6 +189,7 @@ fn run_case(case: &Case, images: &Images, unbootable: Option<&str>) -> CaseResul
 enum Job {
     Plain(&'static Case),
     Shared(&'static files::ShareCase),
+    Net(&'static net::NetCase),
 }
 
 impl Job {
@@ -190,6 +197,7 @@ impl Job {
         match self {
             Job::Plain(case) => case.name,
             Job::Shared(shared) => shared.name,
+            Job::Net(case) => case.name,
         }
     }
 
@@ -197,12 +205,14 @@ impl Job {
         match self {
             Job::Plain(case) => guest_cases().any(|guest| guest.name == case.name),
             Job::Shared(shared) => shared.guest,
+            Job::Net(case) => case.guest,
         }
     }
 
     fn run(&self, images: &Images, unbootable: Option<&str>) -> CaseResult {
         let shared = match self {
             Job::Plain(case) => return run_case(case, images, unbootable),
+            Job::Net(case) => return run_net_case(case, images, unbootable),
             Job::Shared(shared) => shared,
         };
         let failed = |why: String| CaseResult {
@@ -228,6 +238,29 @@ impl Job {
         };
         let _ = std::fs::remove_dir_all(&dir);
         result
+    }
+}
+
+/// Runs a network case: Keel with a free port of the machine forwarded to its status
+/// page, and the case's outside part on a thread meanwhile.
+fn run_net_case(case: &net::NetCase, images: &Images, unbootable: Option<&str>) -> CaseResult {
+    let failed = |why: String| CaseResult { passed: false, report: format!("systest: {} ... FAILED: {why}\n", case.name) };
+    if let Some(why) = unbootable {
+        return failed(why.to_string());
+    }
+    let ports = match net::free_ports() {
+        Ok(ports) => ports,
+        Err(error) => return failed(error),
+    };
+    let plain = (case.prepare)(ports);
+    let outside = case.outside;
+    let helper = std::thread::spawn(move || outside(ports));
+    let result = run_case(&plain, images, None);
+    let outside_result = helper.join().unwrap_or_else(|_| Err("the outside part panicked".into()));
+    match outside_result {
+        Err(why) if result.passed => failed(format!("from the machine, ports {ports:?}: {why}")),
+        Err(why) => CaseResult { passed: false, report: format!("{}    from the machine, ports {ports:?}: {why}\n", result.report) },
+        Ok(()) => result,
     }
 }
 
@@ -318,7 +351,7 @@ pub fn command(args: &[String]) -> u8 {
         }
     };
     let matches = |job: &Job| args.filter.as_deref().is_none_or(|f| job.name().contains(f));
-    let shared = files::SHARE_CASES.iter().map(Job::Shared);
+    let shared = files::SHARE_CASES.iter().map(Job::Shared).chain(net::NET_CASES.iter().map(Job::Net));
     let all = cases::CASES.iter().chain(files::FILE_CASES).map(Job::Plain).chain(shared.clone().filter(|job| !job.is_guest_case()));
     let plain = all.filter(matches);
     let with_guests: Vec<Job> =

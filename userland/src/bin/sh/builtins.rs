@@ -1,5 +1,5 @@
 //! The built-in commands: help, ps, kill, mem, uptime, cpus, echo, jobs, the file commands
-//! (ls, cat, cp, stat, cd, pwd, sum), vm, poweroff, reboot.
+//! (ls, cat, cp, stat, cd, pwd, sum), vm, net, ping, poweroff, reboot.
 
 use super::files;
 use super::programs;
@@ -117,6 +117,18 @@ const BUILTINS: &[Builtin] = &[
         usage: " COMMAND ...",
         about: "guests: create, start, console, list, stop, kill, destroy (vm help)",
         run: vm::run,
+    },
+    Builtin {
+        name: "net",
+        usage: " [forward add|del|list ...]",
+        about: "network: interfaces, switch ports, forwards (net help)",
+        run: super::net::net,
+    },
+    Builtin {
+        name: "ping",
+        usage: " HOST [COUNT]",
+        about: "ICMP echo from Keel to an IPv4 address",
+        run: super::net::ping,
     },
     Builtin {
         name: "poweroff",

@@ -25,6 +25,10 @@ mod keys;
 #[cfg(any(test, target_os = "none"))]
 mod listing;
 #[cfg(target_os = "none")]
+mod net;
+#[cfg(any(test, target_os = "none"))]
+mod netargs;
+#[cfg(target_os = "none")]
 mod programs;
 #[cfg(any(test, target_os = "none"))]
 mod report;

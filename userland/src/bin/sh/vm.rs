@@ -120,6 +120,19 @@ fn create(args: &CreateArgs) {
         vcpus: args.vcpus,
     };
     let what = format!("create {}", args.name);
+    if create_plain(args, &definition, &what) && args.net {
+        // The NIC is a property of the defined VM: on failure the VM goes again, so a
+        // refused `vm create` leaves nothing behind.
+        if let Err(error) = sys::vm_net(&args.name, true) {
+            let _ = sys::vm_destroy(&args.name);
+            eprintln!("vm: {}", kernel_error(&format!("{what} with a network card"), error));
+        }
+    }
+}
+
+/// Defines the VM without its NIC; true when it exists now.
+fn create_plain(args: &CreateArgs, definition: &VmDefinition<'_>, what: &str) -> bool {
+    let definition = *definition;
     if !args.disks.is_empty() {
         if let Err(why) = vmdevices::create(args, &definition) {
             match bad_file(&definition) {
@@ -129,18 +142,22 @@ fn create(args: &CreateArgs) {
                     _ => eprintln!("vm: cannot {what}: {why}"),
                 },
             }
+            return false;
         }
-        return;
+        return true;
     }
     match sys::vm_create(&definition) {
-        Ok(()) => {}
-        Err(error) => match bad_file(&definition) {
-            Some((path, why)) => eprintln!("vm: cannot {what}: {path}: {why}"),
-            None => match find(&args.name) {
-                Ok(Some(_)) => eprintln!("vm: cannot {what}: a VM of that name exists"),
-                _ => eprintln!("vm: {}", kernel_error(&what, error)),
-            },
-        },
+        Ok(()) => true,
+        Err(error) => {
+            match bad_file(&definition) {
+                Some((path, why)) => eprintln!("vm: cannot {what}: {path}: {why}"),
+                None => match find(&args.name) {
+                    Ok(Some(_)) => eprintln!("vm: cannot {what}: a VM of that name exists"),
+                    _ => eprintln!("vm: {}", kernel_error(what, error)),
+                },
+            }
+            false
+        }
     }
 }
 

@@ -17,7 +17,7 @@ const GUEST_RAM_BLOCK: u64 = 2 << 20;
 
 pub const USAGE: &str = "\
 usage: vm create NAME [--kernel PATH] [--initrd PATH] [--mem SIZE] [--vcpus N] [--cmdline STR]
-                 [--disk [DISK:]SIZE[,ro] | --disk DISK[,ro]]...
+                 [--disk [DISK:]SIZE[,ro] | --disk DISK[,ro]]... [--net]
        vm start|stop|kill|destroy|console|stats NAME
        vm list
        vm disks
@@ -34,6 +34,7 @@ usage: vm create NAME [--kernel PATH] [--initrd PATH] [--mem SIZE] [--vcpus N] [
            DISK if missing, SIZE alone names it after the VM, DISK alone must exist;
            ,ro makes it read-only for the guest
   disks    the host disk's guest disks and free space     rmdisk  delete one not in use
+  --net    a network card (eth0) on Keel's switch, MAC from the name; DHCP from 10.0.3.1
 SIZE: like 128M, 1G or 512 (MiB), a multiple of 2M from 16M to 16G (a disk: whole MiB)
 ";
 
@@ -80,6 +81,8 @@ pub struct CreateArgs {
     pub mem_bytes: u64,
     pub vcpus: u64,
     pub disks: Vec<DiskArg>,
+    /// `--net`: a NIC on Keel's switch.
+    pub net: bool,
 }
 
 /// Why a `vm` command line was refused; the text follows `vm: `.
@@ -182,6 +185,7 @@ fn parse_create(args: &[String]) -> Result<CreateArgs, VmArgError> {
         mem_bytes: DEFAULT_MEM,
         vcpus: DEFAULT_VCPUS,
         disks: Vec::new(),
+        net: false,
     };
     // `--disk` values, named once the VM's name is known.
     let mut disk_texts: Vec<String> = Vec::new();
@@ -195,6 +199,10 @@ fn parse_create(args: &[String]) -> Result<CreateArgs, VmArgError> {
                 None => name = Some(check_name(word)?),
                 Some(_) => return Err(VmArgError::Unexpected(word.clone())),
             }
+            continue;
+        }
+        if word == "--net" {
+            create.net = true;
             continue;
         }
         let (option, inline) = match word.split_once('=') {
@@ -420,8 +428,11 @@ mod tests {
                 mem_bytes: 256 << 20,
                 vcpus: 1,
                 disks: Vec::new(),
+                net: false,
             }
         );
+        assert!(create("create g --net").net);
+        assert!(create("create --net g --mem 128M").net);
     }
 
     #[test]

@@ -390,3 +390,8 @@ fn hostile_guests_against_console() {
 fn hostile_guests_against_block() {
     run("hostile block", HOSTILE_ITERATIONS, iteration::<VirtioBlock<MemoryStore>>);
 }
+
+#[test]
+fn hostile_guests_against_net() {
+    run("hostile net", HOSTILE_ITERATIONS, iteration::<VirtioNet>);
+}

@@ -19,6 +19,7 @@ use super::block::{MemoryStore, VirtioBlock};
 use super::console::VirtioConsole;
 use super::device::VirtioDevice;
 use super::memory::{GuestMemory, VecMemory};
+use super::net::VirtioNet;
 use super::rng::VirtioRng;
 
 /// Iterations per backend of the hostile and the valid tests unless `KEEL_FUZZ_ITERS`
@@ -196,5 +197,38 @@ impl Backend for VirtioBlock<MemoryStore> {
             VIRTIO_BLK_T_GET_ID => (vec![(area, 16, false), (area + 32, 20, true), (area + 16, 1, true)], Some(21)),
             _ => (vec![(area, 16, false), (area + 16, 1, true)], Some(1)),
         }
+    }
+}
+
+impl Backend for VirtioNet {
+    fn make(rng: &mut XorShift) -> Self {
+        VirtioNet::new([0x02, 0x4b, 0, 0, 0, rng.below(256) as u8])
+    }
+
+    fn host_action(&mut self, rng: &mut XorShift) {
+        if rng.chance(1, 2) {
+            // Sometimes a size the device must refuse.
+            let mut frame = vec![0; rng.below(super::net::MAX_FRAME as u64 + 40) as usize];
+            rng.fill(&mut frame);
+            self.push_frame(&frame);
+        } else {
+            while self.take_frame().is_some() {}
+        }
+    }
+
+    fn request(rng: &mut XorShift, queue: usize, mem: &mut VecMemory, area: u64) -> Request {
+        use super::net::{HEADER_BYTES, MAX_FRAME, MIN_FRAME};
+        if queue == 0 {
+            // Receive buffers: mostly big enough, sometimes split, sometimes small.
+            let len = if rng.chance(1, 8) { 1 + rng.below(600) as u32 } else { (HEADER_BYTES + MAX_FRAME) as u32 };
+            let split = rng.below(u64::from(len)) as u32;
+            return (vec![(area, split.max(1), true), (area + 2048, len - split.min(len - 1), true)], None);
+        }
+        let frame = MIN_FRAME + rng.below((MAX_FRAME - MIN_FRAME + 1) as u64) as usize;
+        let mut bytes = vec![0; HEADER_BYTES + frame];
+        rng.fill(&mut bytes[HEADER_BYTES..]);
+        let _ = mem.write(area, &bytes);
+        let split = rng.below(bytes.len() as u64) as u32;
+        (vec![(area, split, false), (area + u64::from(split), bytes.len() as u32 - split, false)], Some(0))
     }
 }
