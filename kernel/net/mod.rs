@@ -1,8 +1,9 @@
 //! The network: the host NIC and `wan` (DHCP from QEMU's user network), the guest switch
 //! and `br0` (10.0.3.1/24), and the host services — DHCP for guests, the status page over
-//! HTTP, port forwards, ping. See `docs/network.md`.
+//! HTTP, port forwards, ping, and a discard sink for benchmarks. See `docs/network.md`.
 
 pub mod dhcpd;
+pub mod discard;
 pub mod forward;
 pub mod http;
 pub mod link;

@@ -7,6 +7,7 @@
 use super::bridge::{self, HostPort};
 use super::control::{self, Ping, CONTROL, WAKE};
 use super::dhcpd::{self, DhcpServer, Event};
+use super::discard::DiscardServer;
 use super::forward::splice::Splicer;
 use super::http::request::Request;
 use super::http::server::{HttpServer, Page};
@@ -46,6 +47,7 @@ struct Iface<L: Link> {
     device: FrameDevice<L>,
     sockets: SocketSet<'static>,
     http: HttpServer,
+    discard: DiscardServer,
     pinger: Pinger,
 }
 
@@ -57,8 +59,9 @@ impl<L: Link> Iface<L> {
         let iface = Interface::new(config, &mut device, instant(now_ns()));
         let mut sockets = SocketSet::new(Vec::new());
         let http = HttpServer::new(&mut sockets);
+        let discard = DiscardServer::new(&mut sockets);
         let pinger = Pinger::new(&mut sockets);
-        Self { name, mac, iface, device, sockets, http, pinger }
+        Self { name, mac, iface, device, sockets, http, discard, pinger }
     }
 
     fn poll(&mut self, now: Instant) -> bool {
@@ -161,6 +164,10 @@ impl Net {
         progress |= self.br0.poll(now);
         progress |= self.serve_dhcp(now_ns);
         progress |= self.serve_http(now_ns);
+        if let Some(wan) = &mut self.wan {
+            progress |= wan.net.discard.poll(&mut wan.net.sockets, now_ns);
+        }
+        progress |= self.br0.discard.poll(&mut self.br0.sockets, now_ns);
         {
             let control = CONTROL.lock();
             if let Some(wan) = &mut self.wan {

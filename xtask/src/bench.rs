@@ -4,6 +4,8 @@
 //! and 4 CPUs, median of several boots, and the size of the kernel Image.
 //! `switch`: a kernel thread-to-thread switch and a system-call round trip, in ns.
 //! `boot`: the default Linux guest booted under Keel and directly on QEMU, alternately.
+//! `net`: guests' TCP throughput and ping round trips under Keel and on bare QEMU
+//! (`bench_net`).
 
 use crate::image::{self, Images};
 use crate::options::{self, Parsed, RunOptions};
@@ -13,7 +15,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const USAGE: &str = "usage: cargo xtask bench [banner] [switch] [--runs N] [--cpu MODEL] [--kernel PATH] [--initrd PATH]
+const USAGE: &str = "usage: cargo xtask bench [banner] [switch] [boot] [net] [--runs N] [--cpu MODEL] [--kernel PATH] [--initrd PATH]
 
 benchmarks (all when none is named):
   banner          seconds from QEMU start to the banner and to the shell's prompt with 1 and
@@ -22,14 +24,17 @@ benchmarks (all when none is named):
   boot            seconds to the Linux guest's marker line under Keel and on bare QEMU
                   (same kernel, initramfs, CPU model, 1 vCPU, 256 MiB), their ratio, and
                   the guest's exits by class during one boot
+  net             TCP throughput (MB/s) guest -> host service and guest -> guest, and ping
+                  round trips, of Linux guests on Keel's switch and on bare QEMU with their
+                  own virtio-net, and the ratios (--runs transfers of 16 MiB each way)
 
-  --runs N        boots per configuration (default 5)
+  --runs N        boots per configuration, or transfers for net (default 5)
   --cpu MODEL     CPU model (default cortex-a76)
   --kernel PATH   measure this Image instead of building target/keel/Image
   --initrd PATH   boot with this initrd instead of building target/keel/initrd.cpio
 ";
 
-const BENCHMARKS: &[&str] = &["banner", "switch", "boot"];
+const BENCHMARKS: &[&str] = &["banner", "switch", "boot", "net"];
 
 #[derive(Debug, PartialEq)]
 pub struct BenchArgs {
@@ -445,6 +450,7 @@ pub fn command(args: &[String]) -> u8 {
             "banner" => banner(&args, &images),
             "switch" => switch(&args, &images),
             "boot" => boot(&args, &images),
+            "net" => crate::bench_net::net(&args, &images),
             other => Err(format!("unknown benchmark `{other}`")),
         };
         if let Err(error) = result {
@@ -491,11 +497,11 @@ mod tests {
     fn arguments() {
         let args = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         let all = args(&[]).unwrap().unwrap();
-        assert_eq!(all.names, vec!["banner", "switch", "boot"]);
+        assert_eq!(all.names, vec!["banner", "switch", "boot", "net"]);
         assert_eq!(all.runs, 5);
         let some = args(&["banner", "--runs=3", "--cpu", "max"]).unwrap().unwrap();
         assert_eq!((some.runs, some.cpu.as_str()), (3, "max"));
-        assert!(args(&["net"]).is_err());
+        assert!(args(&["nope"]).is_err());
         assert!(args(&["--runs", "0"]).is_err());
         assert_eq!(args(&["-h"]).unwrap(), None);
     }

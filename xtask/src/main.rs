@@ -2,6 +2,7 @@
 
 mod added;
 mod bench;
+mod bench_net;
 mod console;
 mod cpio;
 mod cputime;
@@ -13,6 +14,7 @@ mod pstable;
 mod qemu;
 mod qmp;
 mod runner;
+mod session;
 mod systest;
 mod typing;
 

@@ -144,7 +144,8 @@ fn wan_case([port, _]: [u16; 2]) -> Case {
 }
 
 /// Two guests on the switch: `linux` serves a page with busybox httpd, `b` (created with
-/// `--net`) pings it and fetches the page, and a forward of Keel's wan port 8081 makes it
+/// `--net`) pings it, fetches the page and sends 64 KiB to Keel's discard service, and a
+/// forward of Keel's wan port 8081 makes it
 /// reachable from the machine (`--forward PORT:8081`).
 fn guests_case([_, forwarded]: [u16; 2]) -> Case {
     let args: &'static [&'static str] = Box::leak(
@@ -170,6 +171,8 @@ fn guests_case([_, forwarded]: [u16; 2]) -> Case {
         WaitFor("keel-guest: eth0 10.0.3.101/24"),
         TypeAfter { wait_for: GUEST_PROMPT, text: "ping -c 2 10.0.3.100\n" },
         TypeAfter { wait_for: GUEST_PROMPT, text: "wget -q -O - http://10.0.3.100/\n" },
+        // Keel's discard service counts what it is sent (the receiving end of bench net).
+        TypeAfter { wait_for: GUEST_PROMPT, text: "dd if=/dev/zero bs=1k count=64 2>/dev/null | nc 10.0.3.1 9\n" },
         TypeAfter { wait_for: GUEST_PROMPT, text: "\x1d" },
         Type("net forward list\n"),
         Type("net\n"),
@@ -199,6 +202,7 @@ fn guests_case([_, forwarded]: [u16; 2]) -> Case {
                 "vm-b          02:4b:",
                 "net: wan port 8081 no longer forwarded",
             ]),
+            Expect::Line("discard: 65536 bytes in "),
             Expect::NoLine("PANIC"),
         ],
     }
