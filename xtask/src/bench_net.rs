@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 const TRANSFER_BYTES: u64 = 16 << 20;
 const BLOCKS: &str = "count=256";
 /// Echo requests per ping figure.
-const PINGS: u32 = 5;
+const PINGS: u32 = 10;
 /// The serving guest's fixed address (outside the DHCP pool of Keel's br0).
 const SERVER_IP: &str = "10.0.3.50";
 const CLIENT_IP: &str = "10.0.3.100";
@@ -44,9 +44,9 @@ struct NetFigures {
     to_host: Vec<f64>,
     /// MB/s of each transfer, guest → guest.
     guest_to_guest: Vec<f64>,
-    /// Average round trip in ms, guest → host and guest → guest.
-    ping_host: Option<f64>,
-    ping_guest: Option<f64>,
+    /// Each echo's round trip in ms, guest → host and guest → guest.
+    ping_host: Vec<f64>,
+    ping_guest: Vec<f64>,
 }
 
 /// The serving guest's part, the same everywhere: a 16 MiB file in tmpfs, busybox httpd.
@@ -63,9 +63,13 @@ fn run(session: &mut Session, command: &str) -> Result<String, String> {
     session.wait_for(DONE, STEP_WAIT)
 }
 
-fn ping(session: &mut Session, to: &str) -> Result<f64, String> {
+fn ping(session: &mut Session, to: &str) -> Result<Vec<f64>, String> {
     let output = run(session, &format!("ping -c {PINGS} {to}"))?;
-    round_trip_avg_ms(&output).ok_or_else(|| format!("no round-trip figures in the guest's ping of {to}:\n{output}"))
+    let times = round_trips_ms(&output);
+    if times.is_empty() {
+        return Err(format!("no replies to the guest's ping of {to}:\n{output}"));
+    }
+    Ok(times)
 }
 
 /// `runs` fetches of the serving guest's file; MB/s of each.
@@ -120,8 +124,8 @@ fn keel(args: &BenchArgs, images: &Images) -> Result<NetFigures, String> {
     keel.wait_for("keel-guest: eth0 10.0.3.", BOOT_WAIT)?;
     let mut figures = NetFigures::default();
     progress("Keel: pings");
-    figures.ping_host = Some(ping(&mut keel, "10.0.3.1")?);
-    figures.ping_guest = Some(ping(&mut keel, SERVER_IP)?);
+    figures.ping_host = ping(&mut keel, "10.0.3.1")?;
+    figures.ping_guest = ping(&mut keel, SERVER_IP)?;
     progress("Keel: guest -> guest");
     figures.guest_to_guest = fetches(&mut keel, args.runs)?;
     progress("Keel: guest -> host");
@@ -198,7 +202,7 @@ fn bare_to_host(args: &BenchArgs, figures: &mut NetFigures) -> Result<(), String
     progress("bare QEMU: guest booting");
     guest.wait_for("keel-guest: eth0 10.0.2.15/24", BOOT_WAIT)?;
     progress("bare QEMU: ping");
-    figures.ping_host = Some(ping(&mut guest, "10.0.2.2")?);
+    figures.ping_host = ping(&mut guest, "10.0.2.2")?;
     progress("bare QEMU: guest -> host");
     for _ in 0..args.runs {
         run(&mut guest, &format!("dd if=/dev/zero bs=64k {BLOCKS} 2>/dev/null | nc 10.0.2.2 {port}"))?;
@@ -231,7 +235,7 @@ fn bare_guest_to_guest(args: &BenchArgs, figures: &mut NetFigures) -> Result<(),
     serve(&mut server)?;
     client.wait_for(&format!("keel-guest: eth0 {CLIENT_IP}/24"), BOOT_WAIT)?;
     progress("bare QEMU: ping between guests");
-    figures.ping_guest = Some(ping(&mut client, SERVER_IP)?);
+    figures.ping_guest = ping(&mut client, SERVER_IP)?;
     progress("bare QEMU: guest -> guest");
     figures.guest_to_guest = fetches(&mut client, args.runs)?;
     Ok(())
@@ -260,8 +264,8 @@ fn table(args: &BenchArgs, keel: &NetFigures, bare: &NetFigures) {
     let rows = [
         ("TCP guest -> host service, MB/s", median(&keel.to_host), median(&bare.to_host)),
         ("TCP guest -> guest, MB/s", median(&keel.guest_to_guest), median(&bare.guest_to_guest)),
-        ("ping guest -> host, avg ms", keel.ping_host, bare.ping_host),
-        ("ping guest -> guest, avg ms", keel.ping_guest, bare.ping_guest),
+        ("ping guest -> host, median ms", median(&keel.ping_host), median(&bare.ping_host)),
+        ("ping guest -> guest, median ms", median(&keel.ping_guest), median(&bare.ping_guest)),
     ];
     let cell = |value: Option<f64>| value.map_or_else(|| "-".to_string(), |v| format!("{v:.2}"));
     for (name, keel, bare) in rows {
@@ -271,6 +275,18 @@ fn table(args: &BenchArgs, keel: &NetFigures, bare: &NetFigures) {
         };
         println!("{name:<40}  {:>10}  {:>10}  {:>10}", cell(keel), cell(bare), cell(ratio));
     }
+    let range = |times: &[f64]| {
+        let min = times.iter().copied().fold(f64::INFINITY, f64::min);
+        let max = times.iter().copied().fold(0.0, f64::max);
+        format!("{min:.2}-{max:.2}")
+    };
+    println!(
+        "ping ranges, ms: guest -> host {} under Keel, {} bare; guest -> guest {} under Keel, {} bare",
+        range(&keel.ping_host),
+        range(&bare.ping_host),
+        range(&keel.ping_guest),
+        range(&bare.ping_guest)
+    );
     println!("(host service: Keel's discard service on br0, or the machine through QEMU's user network;");
     println!(" guest -> guest: Keel's switch, or a QEMU socket network between two QEMUs)");
 }
@@ -298,11 +314,13 @@ fn real_seconds(output: &str) -> Option<f64> {
     Some(minutes * 60.0 + seconds)
 }
 
-/// The average of ping's `round-trip min/avg/max = 0.512/0.734/1.234 ms`.
-fn round_trip_avg_ms(output: &str) -> Option<f64> {
-    let line = output.lines().find(|line| line.contains("round-trip min/avg/max = "))?;
-    let figures = line.split("= ").nth(1)?;
-    figures.split('/').nth(1)?.trim().parse().ok()
+/// The round trips of ping's replies: `64 bytes from 10.0.3.1: seq=0 ttl=64 time=0.734 ms`.
+fn round_trips_ms(output: &str) -> Vec<f64> {
+    output
+        .lines()
+        .filter(|line| line.contains(" bytes from "))
+        .filter_map(|line| line.split("time=").nth(1)?.split_whitespace().next()?.parse().ok())
+        .collect()
 }
 
 /// Bytes and milliseconds of Keel's `discard: N bytes in T ms (R MB/s)` log line.
@@ -327,10 +345,11 @@ mod tests {
     }
 
     #[test]
-    fn ping_averages_are_read() {
-        let busybox = "5 packets transmitted, 5 packets received, 0% packet loss\nround-trip min/avg/max = 0.512/0.734/1.234 ms\n";
-        assert_eq!(round_trip_avg_ms(busybox), Some(0.734));
-        assert_eq!(round_trip_avg_ms("100% packet loss"), None);
+    fn ping_round_trips_are_read() {
+        let busybox = "PING 10.0.3.1 (10.0.3.1): 56 data bytes\n64 bytes from 10.0.3.1: seq=0 ttl=64 time=12.512 ms\n\
+                       64 bytes from 10.0.3.1: seq=1 ttl=64 time=0.734 ms\nround-trip min/avg/max = 0.734/6.623/12.512 ms\n";
+        assert_eq!(round_trips_ms(busybox), vec![12.512, 0.734]);
+        assert!(round_trips_ms("100% packet loss").is_empty());
     }
 
     #[test]

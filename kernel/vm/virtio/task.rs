@@ -104,11 +104,13 @@ async fn pass(vm: &Vm, running: &Running, slot: &Arc<VirtioSlot>) -> bool {
                     // Frames both ways; delivered ones are host work for the receive queue.
                     if crate::net::guest::exchange(net.device_mut(), port) {
                         more |= net.needs_processing();
-                        more |= port.has_frames() && net.device().rx_room() > 0;
                         let c = net.device().counters();
                         *slot.bytes.lock() = (c.rx_bytes, c.tx_bytes);
                     }
+                    // The switch forgets a waker once it fired: register, then look again,
+                    // or a frame queued since the exchange would wait for the next one.
                     port.set_waker(&Waker::from(Arc::new(FireSlot(Arc::downgrade(slot)))));
+                    more |= port.has_frames() && net.device().rx_room() > 0;
                 }
             }
         }
