@@ -156,6 +156,7 @@ fn start_prepared(vm: &Arc<Vm>, console: Console) -> Result<(), Error> {
         vm.exit_counts.reset();
         if console == Console::Fresh {
             vm.console.lock().clear();
+            vm.console_tail.lock().clear();
         }
         *running = Some(prepared);
     }

@@ -344,6 +344,8 @@ fn psci_call(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vcpu
             super::registry::stop(vm, keel_abi::VM_RESET);
             Next::Leave
         }
+        // Linux's restart after a panic (keel_vmm::crash).
+        PsciOutcome::SystemWarmReset => crash(vm, vcpu, String::from("its kernel panicked (PSCI SYSTEM_RESET2)")),
     }
 }
 
