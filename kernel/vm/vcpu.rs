@@ -351,9 +351,9 @@ fn psci_call(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vcpu
 
 /// Ends the VM: something happened that Keel cannot emulate. Says what, with the PC.
 fn crash(vm: &Arc<Vm>, vcpu: &VcpuContext, what: String) -> Next {
-    let line = format!("keel: vm {} crashed: {what}, guest pc {:#x}\n", vm.config.name, vcpu.regs.pc);
-    log::warn!("{}", line.trim_end());
-    vm.console_output(line.as_bytes());
+    let report = format!("vm {} crashed: {what}, guest pc {:#x}", vm.config.name, vcpu.regs.pc);
+    log::warn!("{report}");
+    vm.console_output(format!("keel: {report}\n").as_bytes());
     super::registry::stop(vm, keel_abi::VM_CRASHED);
     Next::Leave
 }

@@ -32,11 +32,11 @@ pub fn run(shell: &mut Shell, args: &[String]) {
                 eprintln!("vm: {why}");
             }
         }
-        VmCommand::Start(name) => {
-            if act("start", &name, sys::vm_start) {
-                println!("vm: {name} started; `vm console {name}` attaches to it (Ctrl-] detaches)");
-            }
-        }
+        VmCommand::Start(name) => match sys::vm_start(&name) {
+            Ok(()) => println!("vm: {name} started; `vm console {name}` attaches to it (Ctrl-] detaches)"),
+            Err(Error::NoMemory) => eprintln!("vm: cannot start {name}: {}{}", Error::NoMemory, memory_hint(&name)),
+            Err(error) => refused("start", &name, error),
+        },
         VmCommand::Stop(name) => {
             if act("stop", &name, sys::vm_stop) {
                 println!("vm: asked {name} to power off");
@@ -59,6 +59,16 @@ pub fn run(shell: &mut Shell, args: &[String]) {
         VmCommand::Load(path) => vmload::load(&path),
         VmCommand::Disks => vmdevices::disks(),
         VmCommand::RemoveDisk(name) => vmdevices::remove_disk(&name),
+    }
+}
+
+/// `: it needs N MiB of RAM, the host has M MiB free`: why a start ran out of memory.
+fn memory_hint(name: &str) -> String {
+    match (find(name), sys::mem_stats()) {
+        (Ok(Some(vm)), Ok(stats)) => {
+            format!(": it needs {} MiB of RAM, the host has {} MiB free", vm.mem_bytes >> 20, stats.free_bytes >> 20)
+        }
+        _ => String::new(),
     }
 }
 
@@ -112,18 +122,18 @@ pub fn find(name: &str) -> Result<Option<VmInfo>, Error> {
 fn act(verb: &str, name: &str, call: fn(&str) -> Result<(), Error>) -> bool {
     match call(name) {
         Ok(()) => true,
-        Err(Error::NotFound) => {
-            eprintln!("vm: no such VM: {name}");
-            false
-        }
         Err(error) => {
-            eprintln!(
-                "vm: {}{}",
-                kernel_error(&format!("{verb} {name}"), error),
-                state_hint(name)
-            );
+            refused(verb, name, error);
             false
         }
+    }
+}
+
+/// Says why `vm VERB NAME` was refused.
+fn refused(verb: &str, name: &str, error: Error) {
+    match error {
+        Error::NotFound => eprintln!("vm: no such VM: {name}"),
+        error => eprintln!("vm: {}{}", kernel_error(&format!("{verb} {name}"), error), state_hint(name)),
     }
 }
 
