@@ -81,6 +81,10 @@ fn check(config: &VmConfig) -> Result<(), Error> {
     if !(keel_abi::VM_MIN_MEM..=keel_abi::VM_MAX_MEM).contains(&config.mem_bytes) || !config.mem_bytes.is_multiple_of(2 << 20) {
         return Err(Error::InvalidArgument);
     }
+    // RAM the host could never give it; what is free is checked when it starts.
+    if config.mem_bytes > crate::mm::kernel_space::usable_and_free_bytes().0 {
+        return Err(Error::NoMemory);
+    }
     crate::fs::check_file(&config.kernel)?;
     if let Some(initrd) = &config.initrd {
         crate::fs::check_file(initrd)?;

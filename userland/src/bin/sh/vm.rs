@@ -190,7 +190,22 @@ fn create_plain(args: &CreateArgs, definition: &VmDefinition<'_>, what: &str) ->
     if !args.disks.is_empty() {
         return vmdevices::create(args, &definition).map_err(|why| refused(format!("cannot {what}: {why}")));
     }
-    sys::vm_create(&definition).map_err(|error| refused(kernel_error(what, error)))
+    sys::vm_create(&definition).map_err(|error| match error {
+        Error::NoMemory => format!("cannot {what}: {error}{}", usable_hint(args.mem_bytes)),
+        error => refused(kernel_error(what, error)),
+    })
+}
+
+/// `: it needs N MiB of RAM, the host has M MiB at most`: why a definition was too big.
+fn usable_hint(mem_bytes: u64) -> String {
+    match sys::mem_stats() {
+        Ok(stats) => format!(
+            ": it needs {} MiB of RAM, the host has {} MiB at most",
+            mem_bytes >> 20,
+            stats.usable_bytes >> 20
+        ),
+        Err(_) => String::new(),
+    }
 }
 
 /// The kernel or initrd of a definition that `vm_create` refused, and why: missing, a
