@@ -43,6 +43,13 @@ pub enum Expect {
         after: usize,
         slack_mib: u32,
     },
+    /// The kernel heap came back: the `after`-th answer to `mem` shows at most `slack_kib`
+    /// KiB more heap in use than the `before`-th.
+    HeapBack {
+        before: usize,
+        after: usize,
+        slack_kib: u32,
+    },
     /// The `after`-th `ps` table (from 0) lists the same threads as the `before`-th: as
     /// many, with the same names and kinds.
     SameThreads { before: usize, after: usize },
@@ -165,8 +172,42 @@ pub fn check(expect: &Expect, session: &Session) -> Result<(), String> {
             after,
             slack_mib,
         } => memory_back(session, before, after, slack_mib),
+        Expect::HeapBack { before, after, slack_kib } => heap_back(session, before, after, slack_kib),
         Expect::SameThreads { before, after } => same_threads(session, before, after),
         Expect::VmId { table, name, vmid } => vm_id(session, table, name, vmid),
+    }
+}
+
+/// The heap in use of a `mem` answer, in KiB: `kernel heap: 64.0 MiB, 276 KiB used`.
+pub fn heap_used_kib(line: &str) -> Option<f64> {
+    let rest = after_prompts(line).strip_prefix("kernel heap: ")?;
+    let used = rest.rsplit(", ").next()?.strip_suffix(" used")?;
+    let (number, unit) = used.split_once(' ')?;
+    let number: f64 = number.parse().ok()?;
+    match unit {
+        "KiB" => Some(number),
+        "MiB" => Some(number * 1024.0),
+        _ => None,
+    }
+}
+
+fn heap_back(session: &Session, before: usize, after: usize, slack_kib: u32) -> Result<(), String> {
+    let answers: Vec<f64> = session.lines().filter_map(heap_used_kib).collect();
+    let nth = |index: usize| {
+        answers
+            .get(index)
+            .copied()
+            .ok_or_else(|| format!("no kernel heap line in mem answer #{} (the console shows {})", index + 1, answers.len()))
+    };
+    let (was, is) = (nth(before)?, nth(after)?);
+    if is <= was + f64::from(slack_kib) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the kernel heap did not come back: {was:.0} KiB used in mem answer #{}, {is:.0} KiB in #{}",
+            before + 1,
+            after + 1
+        ))
     }
 }
 
@@ -598,6 +639,12 @@ PID  TID  NAME   KIND    STATE    CPU  TIME
              keel> vm list\nNAME   STATE    VCPUS  MEM  UPTIME  EXITS  VMID\nc      killed       1  64M       -     10     3\nkeel> ",
         );
         assert_eq!(check(&Expect::SameThreads { before: 0, after: 2 }, &transcript), Ok(()));
+        let heap = session("kernel heap: 64.0 MiB, 276 KiB used\nkernel heap: 64.0 MiB, 1.5 MiB used\nkernel heap: 64.0 MiB, 280 KiB used");
+        let back = |after, slack_kib| check(&Expect::HeapBack { before: 0, after, slack_kib }, &heap);
+        assert_eq!(back(2, 4), Ok(()));
+        assert!(back(2, 3).unwrap_err().contains("276 KiB used in mem answer #1, 280 KiB in #3"));
+        assert!(back(1, 64).is_err());
+        assert!(back(3, 0).unwrap_err().contains("no kernel heap line in mem answer #4"));
         let leaked = check(&Expect::SameThreads { before: 0, after: 1 }, &transcript).unwrap_err();
         assert!(leaked.contains("#1 has 2 threads, #2 has 3") && leaked.contains("vm-c/0"), "{leaked}");
         let vmid = |table, name, vmid| check(&Expect::VmId { table, name, vmid }, &transcript);

@@ -7,9 +7,10 @@
 use super::expect::Expect;
 use super::files::ShareCase;
 use super::{Case, Typing};
-use crate::typing::Step::{self, Type, TypeAfter, WaitFor};
+use crate::typing::Step::{self, Pause, Type, TypeAfter, TypeNow, WaitFor};
 use std::path::Path;
 use std::sync::LazyLock;
+use std::time::Duration;
 
 /// The guest's marker line (images/guest/init) and its shell's prompt.
 const MARKER: &str = "keel-guest: up ";
@@ -266,6 +267,12 @@ const CYCLES_EXPECT: &[Expect] = &[
         before: 0,
         after: 1,
         slack_mib: 1,
+    },
+    // Guest console buffers and VM records live on the heap: all of it goes with the VM.
+    Expect::HeapBack {
+        before: 0,
+        after: 1,
+        slack_kib: 8,
     },
     Expect::SameThreads { before: 0, after: 1 },
     Expect::NoLine("init: shell exited"),
