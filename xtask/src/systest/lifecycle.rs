@@ -211,11 +211,11 @@ static CYCLES: LazyLock<Case> = LazyLock::new(|| {
         steps.push(Type("vm start cyc\n"));
         if BUSY_CYCLES.contains(&cycle) {
             steps.push(Type("vm console cyc\n"));
+            // A busy guest: its shell spins for a while before the kill.
             steps.push(at_guest_prompt("while :; do :; done\n"));
-            steps.push(TypeAfter {
-                wait_for: "while :; do :; done",
-                text: ESCAPE,
-            });
+            steps.push(WaitFor("while :; do :; done"));
+            steps.push(Pause(Duration::from_secs(2)));
+            steps.push(TypeNow(ESCAPE));
         }
         steps.push(Type("vm kill cyc\n"));
         if cycle == 1 || cycle == CYCLES_COUNT {
