@@ -44,7 +44,10 @@ mod tests {
 
     #[test]
     fn the_guests_own_choice_stands() {
-        assert_eq!(guest_cmdline("console=ttyAMA0 panic=0"), "console=ttyAMA0 panic=0 reboot=panic_warm");
+        assert_eq!(
+            guest_cmdline("console=ttyAMA0 panic=0"),
+            "console=ttyAMA0 panic=0 reboot=panic_warm"
+        );
         assert_eq!(guest_cmdline("reboot=warm quiet"), "reboot=warm quiet panic=-1");
         assert_eq!(guest_cmdline("panic=5 reboot=cold"), "panic=5 reboot=cold");
         // A word that merely contains the option is not the option.

@@ -150,7 +150,10 @@ const LIFECYCLE_CASES: &[Case] = &[
             Type("vm list\n"),
             Type("ps\n"),
             Type("vm console linux\n"),
-            TypeAfter { wait_for: MARKER, text: ESCAPE },
+            TypeAfter {
+                wait_for: MARKER,
+                text: ESCAPE,
+            },
             Type("vm kill linux\n"),
             Type("vm start big\n"),
             Type("vm kill big\n"),

@@ -99,7 +99,11 @@ mod tests {
     use super::*;
 
     fn names(parsed: &Parsed) -> Vec<(&str, bool, usize)> {
-        parsed.definitions.iter().map(|d| (d.args.name.as_str(), d.autostart, d.line)).collect()
+        parsed
+            .definitions
+            .iter()
+            .map(|d| (d.args.name.as_str(), d.autostart, d.line))
+            .collect()
     }
 
     #[test]
@@ -114,7 +118,10 @@ web --mem 128M --net --cmdline \"console=ttyAMA0 quiet\" --autostart
 ";
         let parsed = parse(text);
         assert_eq!(parsed.errors, []);
-        assert_eq!(names(&parsed), [("linux", false, 2), ("web", true, 4), ("small", true, 6)]);
+        assert_eq!(
+            names(&parsed),
+            [("linux", false, 2), ("web", true, 4), ("small", true, 6)]
+        );
         let web = &parsed.definitions[1].args;
         assert_eq!(web.mem_bytes, 128 << 20);
         assert!(web.net);
@@ -161,6 +168,10 @@ x --frob
         let parsed = parse("no/slash\n");
         assert_eq!(parsed.definitions, []);
         assert_eq!(parsed.errors[0].line, 1);
-        assert!(parsed.errors[0].message.starts_with("not a VM name: 'no/slash'"), "{:?}", parsed.errors);
+        assert!(
+            parsed.errors[0].message.starts_with("not a VM name: 'no/slash'"),
+            "{:?}",
+            parsed.errors
+        );
     }
 }
