@@ -126,7 +126,7 @@ pub mod call {
 
     // VM lifecycle: 65..=69.
     /// `vm_console_tail(name_ptr, name_len, buf, len) -> total`: the last
-    /// [`super::VM_CONSOLE_TAIL`] bytes the VM's consoles printed in its latest run (and
+    /// [`super::VM_CONSOLE_TAIL_BYTES`] bytes the VM's consoles printed in its latest run (and
     /// Keel's own line when it crashed), kept until its next start and not consumed by
     /// reading (unlike `vm_console_read`). Writes the last `len` bytes of them and returns
     /// how many there are.
@@ -595,7 +595,7 @@ pub const VM_CRASHED: u32 = 4;
 pub const VM_KILLED: u32 = 5;
 
 /// How much of a VM's latest console output Keel keeps for `vm_console_tail`.
-pub const VM_CONSOLE_TAIL: usize = 4096;
+pub const VM_CONSOLE_TAIL_BYTES: usize = 4096;
 
 /// The name of a VM state.
 pub const fn vm_state_name(state: u32) -> &'static str {

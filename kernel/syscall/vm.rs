@@ -174,7 +174,7 @@ pub fn console_read(process: &Process, a: [u64; 6]) -> Result<u64, Error> {
 /// returns the tail's whole length.
 pub fn console_tail(process: &Process, a: [u64; 6]) -> Result<u64, Error> {
     let vm = registry::get(&name(process, a[0], a[1])?).ok_or(Error::NotFound)?;
-    let len = usize::try_from(a[3]).map_err(|_| Error::TooBig)?.min(keel_abi::VM_CONSOLE_TAIL);
+    let len = usize::try_from(a[3]).map_err(|_| Error::TooBig)?.min(keel_abi::VM_CONSOLE_TAIL_BYTES);
     with_space(process, |space| space.check_writable(a[2], len))?;
     let (bytes, total): (Vec<u8>, usize) = {
         let tail = vm.console_tail.lock();

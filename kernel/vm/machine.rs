@@ -225,7 +225,7 @@ impl Vm {
         }
         {
             let mut tail = self.console_tail.lock();
-            let keep = keel_abi::VM_CONSOLE_TAIL;
+            let keep = keel_abi::VM_CONSOLE_TAIL_BYTES;
             if bytes.len() >= keep {
                 tail.clear();
                 tail.extend(&bytes[bytes.len() - keep..]);

@@ -74,14 +74,14 @@ fn memory_hint(name: &str) -> String {
 
 /// `vm tail NAME`: the kept end of its console output, from the first whole line.
 fn tail(name: &str) {
-    let mut buffer = vec![0u8; abi::VM_CONSOLE_TAIL];
+    let mut buffer = vec![0u8; abi::VM_CONSOLE_TAIL_BYTES];
     let count = match sys::vm_console_tail(name, &mut buffer) {
         Ok(count) => count,
         Err(Error::NotFound) => return eprintln!("vm: no such VM: {name}"),
         Err(error) => return eprintln!("vm: {}", kernel_error(&format!("read the console of {name}"), error)),
     };
     let mut kept = &buffer[..count];
-    if count == abi::VM_CONSOLE_TAIL {
+    if count == abi::VM_CONSOLE_TAIL_BYTES {
         // The buffer starts mid-line: from the next line on.
         if let Some(newline) = kept.iter().position(|&b| b == b'\n') {
             kept = &kept[newline + 1..];
