@@ -319,8 +319,13 @@ pub fn request_stop(name: &str) -> Result<(), Error> {
             crate::exec::sleep(100_000_000).await;
         }
         if vm.state() == VM_RUNNING {
-            log::warn!("vm {}: did not power off within {} s; killed", vm.config.name, STOP_GRACE_NS / 1_000_000_000);
             stop(&vm, VM_KILLED);
+            // Said once it is so: its vCPUs gone and its memory back.
+            let deadline = crate::arch::timer::now_ns() + KILL_WAIT_NS;
+            while vm.state() == VM_RUNNING && crate::arch::timer::now_ns() < deadline {
+                crate::exec::sleep(10_000_000).await;
+            }
+            log::warn!("vm {}: did not power off within {} s; killed", vm.config.name, STOP_GRACE_NS / 1_000_000_000);
         }
     });
     Ok(())

@@ -92,6 +92,79 @@ const LIFECYCLE_CASES: &[Case] = &[
             Expect::NoLine("init: shell exited"),
         ],
     },
+    // A panic on an SMP guest, from its second vCPU: the same outcome, and no vCPU thread
+    // is left behind.
+    Case {
+        name: "vm-lifecycle-panic-smp",
+        args: &["--smp", "2", "--timeout", "400"],
+        typing: Typing::Script(&[
+            Type("vm create smp --vcpus 2 --cmdline \"console=ttyAMA0 earlycon=pl011,0x09000000 keel.ip=off\"\n"),
+            Type("vm start smp\n"),
+            Type("vm console smp\n"),
+            at_guest_prompt("cat /sys/devices/system/cpu/online\n"),
+            at_guest_prompt("taskset 2 sh -c 'echo c > /proc/sysrq-trigger'\n"),
+            WaitFor("[smp stopped: crashed]"),
+            Type("vm list\n"),
+            Type("ps\n"),
+            Type("poweroff\n"),
+        ]),
+        expect: &[
+            Expect::Exit(0),
+            Expect::Sequence(&[
+                "0-1",
+                "Kernel panic - not syncing: sysrq triggered crash",
+                "CPU: 1 PID:",
+                "keel: vm smp crashed: its kernel panicked (PSCI SYSTEM_RESET2)",
+                "[smp stopped: crashed]",
+                "keel> vm list",
+                "smp    crashed      2",
+            ]),
+            Expect::Ps {
+                table: 0,
+                check: super::expect::PsCheck::Lacks(&["vm-smp/0", "vm-smp/1"]),
+            },
+            Expect::NoLine("init: shell exited"),
+        ],
+    },
+    // `vm stop` of a guest that ignores it (its SysRq keys are off): killed after the
+    // 20 s grace, said on Keel's console, memory back.
+    Case {
+        name: "vm-lifecycle-stop-ignored",
+        args: &["--timeout", "400"],
+        typing: Typing::Script(&[
+            Type("mem\n"),
+            Type("vm start linux\n"),
+            Type("vm console linux\n"),
+            at_guest_prompt("echo 0 > /proc/sys/kernel/sysrq\n"),
+            TypeAfter {
+                wait_for: GUEST_PROMPT,
+                text: ESCAPE,
+            },
+            Type("vm stop linux\n"),
+            // The note comes after the shell's prompt: type at once.
+            TypeAfter {
+                wait_for: "did not power off within 20 s; killed",
+                text: "vm list\n",
+            },
+            Type("mem\n"),
+            Type("poweroff\n"),
+        ]),
+        expect: &[
+            Expect::Exit(0),
+            Expect::Sequence(&[
+                "keel> vm stop linux",
+                "vm: asked linux to power off",
+                "vm linux: did not power off within 20 s; killed",
+                "linux  killed",
+            ]),
+            Expect::MemoryBack {
+                before: 0,
+                after: 1,
+                slack_mib: 1,
+            },
+            Expect::NoLine("init: shell exited"),
+        ],
+    },
     // The guest reboots itself: the VM boots again, and its RAM is fresh. The guest keeps
     // the top 64 MiB out of its own use (mem=192M of 256M) and writes a marker there through
     // /dev/mem; after the reboot the same address reads zero.
