@@ -349,7 +349,8 @@ fn psci_call(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vcpu
     }
 }
 
-/// Ends the VM: something happened that Keel cannot emulate. Says what, with the PC.
+/// Ends the VM as `crashed`: its kernel reported a panic, or it did something Keel cannot
+/// emulate. Says what, with the PC, in its console and Keel's log.
 fn crash(vm: &Arc<Vm>, vcpu: &VcpuContext, what: String) -> Next {
     let report = format!("vm {} crashed: {what}, guest pc {:#x}", vm.config.name, vcpu.regs.pc);
     log::warn!("{report}");

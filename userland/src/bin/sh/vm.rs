@@ -1,5 +1,6 @@
-//! The `vm` command: defines, starts, stops, kills, destroys and lists VMs through the
-//! kernel's VM calls (the console is `vmconsole`). Errors name what was wrong and change
+//! The `vm` command: defines, starts, stops, kills, destroys and lists VMs and shows the
+//! tail of their consoles through the kernel's VM calls (the console is `vmconsole`,
+//! definition files `vmload`). Errors name what was wrong and change
 //! nothing.
 
 use super::report;
