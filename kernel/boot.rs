@@ -114,32 +114,10 @@ fn start_init(platform: &Platform<'_>) {
     // frames are reserved, so nothing else writes them, and the linear map covers them.
     let bytes = unsafe { core::slice::from_raw_parts(va as *const u8, initrd.size as usize) };
     crate::fs::set_initrd(bytes);
-    define_default_guest();
+    // The VMs of /etc/vms.conf (the default guest `linux` among them) are defined by init.
     let args = [alloc::string::String::from("init")];
     if let Err(error) = crate::proc::spawn("/init", &args, 0) {
         kprintln!("keel: cannot start /init: {error}");
-    }
-}
-
-/// The guest the host image offers ready to start: `linux`, from the initrd's images.
-fn define_default_guest() {
-    const KERNEL: &str = "/guest/linux/Image";
-    const INITRD: &str = "/guest/linux/initramfs.cpio.gz";
-    if crate::fs::initrd_file(KERNEL).is_err() {
-        return;
-    }
-    let config = crate::vm::machine::VmConfig {
-        name: alloc::string::String::from("linux"),
-        kernel: alloc::string::String::from(KERNEL),
-        initrd: crate::fs::initrd_file(INITRD).is_ok().then(|| alloc::string::String::from(INITRD)),
-        cmdline: alloc::string::String::from("console=ttyAMA0 earlycon=pl011,0x09000000"),
-        mem_bytes: 256 << 20,
-        vcpus: 1,
-        disks: alloc::vec::Vec::new(),
-        net: true,
-    };
-    if let Err(error) = crate::vm::registry::create(config) {
-        log::warn!("boot: the default guest could not be defined: {error}");
     }
 }
 

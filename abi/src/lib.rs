@@ -123,6 +123,14 @@ pub mod call {
     /// `vm_net(name_ptr, name_len, on) -> 0`: whether the VM gets a virtio-net device on
     /// Keel's switch at its next start (`NotPermitted` while it runs).
     pub const VM_NET: u64 = 54;
+
+    // VM lifecycle: 65..=69.
+    /// `vm_console_tail(name_ptr, name_len, buf, len) -> total`: the last
+    /// [`super::VM_CONSOLE_TAIL_BYTES`] bytes the VM's consoles printed in its latest run (and
+    /// Keel's own line when it crashed), kept until its next start and not consumed by
+    /// reading (unlike `vm_console_read`). Writes the last `len` bytes of them and returns
+    /// how many there are.
+    pub const VM_CONSOLE_TAIL: u64 = 65;
 }
 
 /// Errors, returned as their negative code in x0.
@@ -586,6 +594,9 @@ pub const VM_CRASHED: u32 = 4;
 /// Killed from the host.
 pub const VM_KILLED: u32 = 5;
 
+/// How much of a VM's latest console output Keel keeps for `vm_console_tail`.
+pub const VM_CONSOLE_TAIL_BYTES: usize = 4096;
+
 /// The name of a VM state.
 pub const fn vm_state_name(state: u32) -> &'static str {
     match state {
@@ -611,11 +622,15 @@ pub struct VmInfo {
     pub uptime_ns: u64,
     /// Exits handled since the last start.
     pub exits: u64,
+    /// The VMID that tags its stage-2 translations (1..=255; held from `vm create` to
+    /// `vm destroy`, then handed out again).
+    pub vmid: u32,
+    pub reserved: u32,
 }
 
 impl Default for VmInfo {
     fn default() -> Self {
-        Self { name: [0; NAME_LEN], state: 0, vcpus: 0, mem_bytes: 0, uptime_ns: 0, exits: 0 }
+        Self { name: [0; NAME_LEN], state: 0, vcpus: 0, mem_bytes: 0, uptime_ns: 0, exits: 0, vmid: 0, reserved: 0 }
     }
 }
 
@@ -664,7 +679,7 @@ mod tests {
         assert_eq!(core::mem::size_of::<CpuInfo>(), 48);
         assert_eq!(core::mem::size_of::<StrRef>(), 16);
         assert_eq!(core::mem::size_of::<VmConfig>(), 80);
-        assert_eq!(core::mem::size_of::<VmInfo>(), 64);
+        assert_eq!(core::mem::size_of::<VmInfo>(), 72);
         assert_eq!(vm_state_name(VM_CRASHED), "crashed");
         assert_eq!(core::mem::size_of::<Stat>(), 32);
         assert_eq!(core::mem::size_of::<DirEntry>(), 264);

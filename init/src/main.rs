@@ -1,4 +1,5 @@
-//! `init`, process 1: runs the shell on the console, restarts it when it ends, reaps orphans.
+//! `init`, process 1: defines the VMs of the VM definition files, then runs the shell on
+//! the console, restarts it when it ends, reaps orphans.
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 keel_userland::program!(init::main);
@@ -15,7 +16,15 @@ mod init {
     /// of the same length, so a broken shell cannot keep the machine busy.
     const QUICK_END: Duration = Duration::from_secs(1);
 
+    /// VM definition files loaded at boot, in this order, each with the command that loads
+    /// it: the image's own, then one in the directory shared at `/host`, if there is one.
+    const VM_DEFINITIONS: [(&str, &str); 2] = [
+        ("/etc/vms.conf", "vm load /etc/vms.conf"),
+        ("/host/vms.conf", "vm load /host/vms.conf"),
+    ];
+
     pub fn main(_args: &[&str]) -> i32 {
+        load_vm_definitions();
         loop {
             let started = sys::time();
             match sys::spawn(SHELL, &["sh"]) {
@@ -27,6 +36,24 @@ mod init {
             }
             if sys::time().saturating_sub(started) < QUICK_END {
                 sys::sleep(QUICK_END);
+            }
+        }
+    }
+
+    /// Has the shell define (and autostart) the VMs of each definition file there is; it
+    /// reports bad lines itself and the boot goes on.
+    fn load_vm_definitions() {
+        for (path, command) in VM_DEFINITIONS {
+            if sys::stat(path).is_err() {
+                continue;
+            }
+            match sys::spawn(SHELL, &["sh", "-c", command]) {
+                Ok(loader) => {
+                    if let Err(error) = wait_for(loader) {
+                        eprintln!("init: lost the shell loading {path}: {error}");
+                    }
+                }
+                Err(error) => eprintln!("init: cannot start {SHELL} to load {path}: {error}"),
             }
         }
     }

@@ -61,6 +61,7 @@ fn handle(process: &Arc<Process>, number: u64, a: [u64; 6]) -> Result<u64, Error
         call::VM_LIST => vm::list(process, a[0], a[1]),
         call::VM_CONSOLE_READ => vm::console_read(process, a),
         call::VM_CONSOLE_WRITE => vm::console_write(process, a),
+        call::VM_CONSOLE_TAIL => vm::console_tail(process, a),
         call::OPEN => fs::open(process, a[0], a[1], a[2]),
         call::CLOSE => fs::close(process, a[0]),
         call::SEEK => fs::seek(process, a[0], a[1], a[2]),

@@ -138,6 +138,8 @@ pub fn list(process: &Process, ptr: u64, max: u64) -> Result<u64, Error> {
             mem_bytes: vm.config.mem_bytes,
             uptime_ns: registry::uptime_ns(vm),
             exits: vm.exits.load(core::sync::atomic::Ordering::Relaxed),
+            vmid: u32::from(vm.vmid),
+            reserved: 0,
         })
         .collect();
     write_array(process, ptr, max, &infos)
@@ -166,6 +168,20 @@ pub fn console_read(process: &Process, a: [u64; 6]) -> Result<u64, Error> {
         .unwrap_or_default();
     with_space(process, |space| space.write(a[2], &bytes))?;
     Ok(bytes.len() as u64)
+}
+
+/// `vm_console_tail(name_ptr, name_len, buf, len)`: the last `len` bytes of the kept tail;
+/// returns the tail's whole length.
+pub fn console_tail(process: &Process, a: [u64; 6]) -> Result<u64, Error> {
+    let vm = registry::get(&name(process, a[0], a[1])?).ok_or(Error::NotFound)?;
+    let len = usize::try_from(a[3]).map_err(|_| Error::TooBig)?.min(keel_abi::VM_CONSOLE_TAIL_BYTES);
+    with_space(process, |space| space.check_writable(a[2], len))?;
+    let (bytes, total): (Vec<u8>, usize) = {
+        let tail = vm.console_tail.lock();
+        (tail.iter().skip(tail.len().saturating_sub(len)).copied().collect(), tail.len())
+    };
+    with_space(process, |space| space.write(a[2], &bytes))?;
+    Ok(total as u64)
 }
 
 /// `vm_console_write(name_ptr, name_len, buf, len)`.

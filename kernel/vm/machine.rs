@@ -143,6 +143,9 @@ pub struct Vm {
     pub running: IrqSpinlock<Option<Arc<Running>>>,
     pub vcpus: Vec<VcpuSlot>,
     pub console: IrqSpinlock<VecDeque<u8>>,
+    /// The last console output of the latest run, kept for `vm tail` (reading `console`
+    /// does not consume it): after a crash, the guest's last words.
+    pub console_tail: IrqSpinlock<VecDeque<u8>>,
     /// Woken when console output is announced (for `vm console`) and when the VM has stopped.
     pub console_readers: WaitQueue,
     /// Guest output is in `console` that readers were not woken for yet (see
@@ -184,6 +187,7 @@ impl Vm {
             running: IrqSpinlock::new(None),
             vcpus,
             console: IrqSpinlock::new(VecDeque::new()),
+            console_tail: IrqSpinlock::new(VecDeque::new()),
             console_readers: WaitQueue::new(),
             console_unannounced: AtomicBool::new(false),
             exits: AtomicU64::new(0),
@@ -219,6 +223,18 @@ impl Vm {
                 console.push_back(byte);
             }
         }
+        {
+            let mut tail = self.console_tail.lock();
+            let keep = keel_abi::VM_CONSOLE_TAIL_BYTES;
+            if bytes.len() >= keep {
+                tail.clear();
+                tail.extend(&bytes[bytes.len() - keep..]);
+            } else {
+                let over = (tail.len() + bytes.len()).saturating_sub(keep);
+                tail.drain(..over);
+                tail.extend(bytes);
+            }
+        }
         if bytes.contains(&b'\n') {
             self.console_unannounced.store(false, Ordering::Relaxed);
             self.console_readers.wake_all();
@@ -252,10 +268,11 @@ impl Vm {
         let virtio = super::virtio::build(config, self.net.load(Ordering::Acquire))?;
         let slots: Vec<u32> = virtio.iter().map(|slot| slot.slot).collect();
         let mpidrs: Vec<u64> = (0..config.vcpus).map(keel_vmm::psci::vcpu_mpidr).collect();
+        let cmdline = keel_vmm::crash::guest_cmdline(&config.cmdline);
         let dtb = keel_vmm::fdt::build(&keel_vmm::fdt::GuestDtbConfig {
             ram_bytes: config.mem_bytes,
             vcpu_mpidrs: &mpidrs,
-            bootargs: &config.cmdline,
+            bootargs: &cmdline,
             initrd: match (plan.initrd_ipa, initrd) {
                 (Some(start), Some(bytes)) => Some((start, start + bytes.len() as u64)),
                 _ => None,

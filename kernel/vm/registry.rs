@@ -81,6 +81,10 @@ fn check(config: &VmConfig) -> Result<(), Error> {
     if !(keel_abi::VM_MIN_MEM..=keel_abi::VM_MAX_MEM).contains(&config.mem_bytes) || !config.mem_bytes.is_multiple_of(2 << 20) {
         return Err(Error::InvalidArgument);
     }
+    // RAM the host could never give it; what is free is checked when it starts.
+    if config.mem_bytes > crate::mm::kernel_space::usable_and_free_bytes().0 {
+        return Err(Error::NoMemory);
+    }
     crate::fs::check_file(&config.kernel)?;
     if let Some(initrd) = &config.initrd {
         crate::fs::check_file(initrd)?;
@@ -156,6 +160,7 @@ fn start_prepared(vm: &Arc<Vm>, console: Console) -> Result<(), Error> {
         vm.exit_counts.reset();
         if console == Console::Fresh {
             vm.console.lock().clear();
+            vm.console_tail.lock().clear();
         }
         *running = Some(prepared);
     }
@@ -314,8 +319,13 @@ pub fn request_stop(name: &str) -> Result<(), Error> {
             crate::exec::sleep(100_000_000).await;
         }
         if vm.state() == VM_RUNNING {
-            log::warn!("vm {}: did not power off within {} s; killed", vm.config.name, STOP_GRACE_NS / 1_000_000_000);
             stop(&vm, VM_KILLED);
+            // Said once it is so: its vCPUs gone and its memory back.
+            let deadline = crate::arch::timer::now_ns() + KILL_WAIT_NS;
+            while vm.state() == VM_RUNNING && crate::arch::timer::now_ns() < deadline {
+                crate::exec::sleep(10_000_000).await;
+            }
+            log::warn!("vm {}: did not power off within {} s; killed", vm.config.name, STOP_GRACE_NS / 1_000_000_000);
         }
     });
     Ok(())

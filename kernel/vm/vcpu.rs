@@ -344,14 +344,17 @@ fn psci_call(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vcpu
             super::registry::stop(vm, keel_abi::VM_RESET);
             Next::Leave
         }
+        // Linux's restart after a panic (keel_vmm::crash).
+        PsciOutcome::SystemWarmReset => crash(vm, vcpu, String::from("its kernel panicked (PSCI SYSTEM_RESET2)")),
     }
 }
 
-/// Ends the VM: something happened that Keel cannot emulate. Says what, with the PC.
+/// Ends the VM as `crashed`: its kernel reported a panic, or it did something Keel cannot
+/// emulate. Says what, with the PC, in its console and Keel's log.
 fn crash(vm: &Arc<Vm>, vcpu: &VcpuContext, what: String) -> Next {
-    let line = format!("keel: vm {} crashed: {what}, guest pc {:#x}\n", vm.config.name, vcpu.regs.pc);
-    log::warn!("{}", line.trim_end());
-    vm.console_output(line.as_bytes());
+    let report = format!("vm {} crashed: {what}, guest pc {:#x}", vm.config.name, vcpu.regs.pc);
+    log::warn!("{report}");
+    vm.console_output(format!("keel: {report}\n").as_bytes());
     super::registry::stop(vm, keel_abi::VM_CRASHED);
     Next::Leave
 }

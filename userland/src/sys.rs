@@ -398,3 +398,13 @@ pub fn vm_net(name: &str, on: bool) -> Result<(), Error> {
     // SAFETY: the kernel only reads the name, initialised and borrowed for the call.
     decode(unsafe { raw(call::VM_NET, args) }).map(drop)
 }
+
+/// The last console output of the VM's latest run (kept after it stops, not consumed):
+/// fills the end of it into `buffer` and returns how many bytes that is.
+pub fn vm_console_tail(name: &str, buffer: &mut [u8]) -> Result<usize, Error> {
+    let args = [name.as_ptr() as u64, name.len() as u64, buffer.as_mut_ptr() as u64, buffer.len() as u64, 0, 0];
+    // SAFETY: the kernel reads the name and writes at most `buffer.len()` bytes into
+    // `buffer`, which is exclusively borrowed for the call.
+    let total = decode(unsafe { raw(call::VM_CONSOLE_TAIL, args) })? as usize;
+    Ok(total.min(buffer.len()))
+}

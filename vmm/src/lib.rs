@@ -6,6 +6,7 @@
 extern crate alloc;
 
 pub mod bus;
+pub mod crash;
 pub mod esr;
 pub mod exit;
 pub mod fdt;

@@ -20,6 +20,10 @@ pub const GUEST_FILES: &[(&str, &str)] = &[
     ("guest/linux/initramfs.cpio.gz", "linux/initramfs.cpio.gz"),
 ];
 
+/// The host initrd's VM definitions (`/etc/vms.conf`, from `images/vms.conf`): they name
+/// the default guest, so they go in only with it.
+pub const DEFINITIONS: (&str, &str) = ("etc/vms.conf", include_str!("../../images/vms.conf"));
+
 /// Whether the build puts the guest into the initrd.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Policy {

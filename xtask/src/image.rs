@@ -121,7 +121,12 @@ pub fn build_initrd_with(add: &[PathBuf]) -> Result<PathBuf, String> {
         files.push((path, PROGRAM_MODE, bytes));
     }
     // Last, so that looking up a program does not step over the guest's 33 MB.
-    for (path, bytes) in guest::files()? {
+    let guest_files = guest::files()?;
+    if !guest_files.is_empty() {
+        let (path, text) = guest::DEFINITIONS;
+        files.push((path, DATA_MODE, text.as_bytes().to_vec()));
+    }
+    for (path, bytes) in guest_files {
         files.push((path, DATA_MODE, bytes));
     }
     let taken: Vec<&str> = files.iter().map(|(path, _, _)| *path).collect();

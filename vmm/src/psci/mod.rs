@@ -41,6 +41,11 @@ pub const MIGRATE_INFO_TYPE: u32 = 0x8400_0006;
 pub const SYSTEM_OFF: u32 = 0x8400_0008;
 pub const SYSTEM_RESET: u32 = 0x8400_0009;
 pub const PSCI_FEATURES: u32 = 0x8400_000a;
+pub const SYSTEM_RESET2_32: u32 = 0x8400_0012;
+pub const SYSTEM_RESET2_64: u32 = 0xc400_0012;
+
+/// SYSTEM_RESET2's one architectural reset type (bit 31 clear, the rest 0).
+pub const SYSTEM_WARM_RESET: u64 = 0;
 
 /// Bit 30 of a function id: the 64-bit calling convention.
 const SMC64: u32 = 1 << 30;
@@ -70,6 +75,10 @@ pub enum PsciOutcome {
     SystemOff,
     /// The VM resets.
     SystemReset,
+    /// The guest asked for a warm reset (SYSTEM_RESET2, SYSTEM_WARM_RESET). Linux does so
+    /// only when its kernel panicked and its command line says `reboot=panic_warm`: Keel
+    /// takes it as the guest kernel's report that it crashed.
+    SystemWarmReset,
 }
 
 /// What PSCI needs to know of the VM.
@@ -112,6 +121,7 @@ pub fn handle(function: u64, args: [u64; 3], caller: usize, vm: &impl VcpuStates
         MIGRATE_INFO_TYPE => PsciOutcome::Return(MIGRATE_NOT_REQUIRED),
         SYSTEM_OFF => PsciOutcome::SystemOff,
         SYSTEM_RESET => PsciOutcome::SystemReset,
+        SYSTEM_RESET2_32 | SYSTEM_RESET2_64 => system_reset2(x1),
         PSCI_FEATURES => code(features(x1 as u32)),
         SMCCC_VERSION => PsciOutcome::Return(SMCCC_VERSION_1_1),
         // No architectural workarounds or SoC id are offered: every query is answered so.
@@ -125,8 +135,20 @@ pub fn handle(function: u64, args: [u64; 3], caller: usize, vm: &impl VcpuStates
 fn features(function: u32) -> i32 {
     match function {
         PSCI_VERSION | CPU_SUSPEND_32 | CPU_SUSPEND_64 | CPU_OFF | CPU_ON_32 | CPU_ON_64 | AFFINITY_INFO_32
-        | AFFINITY_INFO_64 | MIGRATE_INFO_TYPE | SYSTEM_OFF | SYSTEM_RESET | PSCI_FEATURES | SMCCC_VERSION => SUCCESS,
+        | AFFINITY_INFO_64 | MIGRATE_INFO_TYPE | SYSTEM_OFF | SYSTEM_RESET | SYSTEM_RESET2_32 | SYSTEM_RESET2_64
+        | PSCI_FEATURES | SMCCC_VERSION => SUCCESS,
         _ => NOT_SUPPORTED,
+    }
+}
+
+/// SYSTEM_RESET2: the warm reset is the only type offered; vendor-specific types (bit 31)
+/// are not supported and other architectural ones are invalid (PSCI 1.1, 5.16).
+fn system_reset2(reset_type: u64) -> PsciOutcome {
+    const VENDOR_SPECIFIC: u64 = 1 << 31;
+    match reset_type {
+        SYSTEM_WARM_RESET => PsciOutcome::SystemWarmReset,
+        vendor if vendor & VENDOR_SPECIFIC != 0 => code(NOT_SUPPORTED),
+        _ => code(INVALID_PARAMETERS),
     }
 }
 

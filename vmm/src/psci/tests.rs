@@ -51,6 +51,8 @@ fn versions_and_features() {
         AFFINITY_INFO_64,
         SYSTEM_OFF,
         SYSTEM_RESET,
+        SYSTEM_RESET2_64,
+        SYSTEM_RESET2_32,
         CPU_SUSPEND_64,
     ] {
         assert_eq!(
@@ -65,7 +67,7 @@ fn versions_and_features() {
         PsciOutcome::Return(0),
         "w1 only"
     );
-    for unsupported in [0x8400_0005, 0xc400_0012, 0x8000_0001, 0x8400_0013, 0] {
+    for unsupported in [0x8400_0005, 0xc400_0013, 0x8000_0001, 0x8400_0013, 0] {
         assert_eq!(
             call(0x8400_000a, [unsupported, 0, 0]),
             PsciOutcome::Return(NOT_SUPPORTED_X0)
@@ -84,7 +86,7 @@ fn smccc_arch_features_and_unknown_functions() {
     }
     for unknown in [
         0x8400_0005,
-        0xc400_0012,
+        0xc400_0013,
         0x8600_0000,
         0xc200_0001,
         0x0000_0000,
@@ -181,6 +183,16 @@ fn power_state_changes() {
     assert_eq!(call(u64::from(CPU_OFF), [0; 3]), PsciOutcome::CpuOff);
     assert_eq!(call(u64::from(SYSTEM_OFF), [0; 3]), PsciOutcome::SystemOff);
     assert_eq!(call(u64::from(SYSTEM_RESET), [0; 3]), PsciOutcome::SystemReset);
+    // SYSTEM_RESET2: the warm reset (what Linux issues after a panic with
+    // reboot=panic_warm); the cookie in x2 does not matter.
+    assert_eq!(call(u64::from(SYSTEM_RESET2_64), [0, 0x1234, 0]), PsciOutcome::SystemWarmReset);
+    assert_eq!(
+        call(u64::from(SYSTEM_RESET2_32), [0xffff_ffff_0000_0000, 0, 0]),
+        PsciOutcome::SystemWarmReset,
+        "a 32-bit call's reset type is w1"
+    );
+    assert_eq!(call(u64::from(SYSTEM_RESET2_64), [1, 0, 0]), PsciOutcome::Return(INVALID_X0));
+    assert_eq!(call(u64::from(SYSTEM_RESET2_64), [0x8000_0000, 0, 0]), PsciOutcome::Return(NOT_SUPPORTED_X0));
     assert_eq!(
         call(u64::from(CPU_SUSPEND_64), [0x1_0000, 0x4000_0000, 0]),
         PsciOutcome::Suspend

@@ -43,6 +43,22 @@ pub enum Expect {
         after: usize,
         slack_mib: u32,
     },
+    /// The kernel heap came back: the `after`-th answer to `mem` shows at most `slack_kib`
+    /// KiB more heap in use than the `before`-th.
+    HeapBack {
+        before: usize,
+        after: usize,
+        slack_kib: u32,
+    },
+    /// The `after`-th `ps` table (from 0) lists the same threads as the `before`-th: as
+    /// many, with the same names and kinds.
+    SameThreads { before: usize, after: usize },
+    /// In the `table`-th answer to `vm list` (from 0), the VM `name` has VMID `vmid`.
+    VmId {
+        table: usize,
+        name: &'static str,
+        vmid: u32,
+    },
 }
 
 /// A check of one `ps` table.
@@ -156,6 +172,109 @@ pub fn check(expect: &Expect, session: &Session) -> Result<(), String> {
             after,
             slack_mib,
         } => memory_back(session, before, after, slack_mib),
+        Expect::HeapBack { before, after, slack_kib } => heap_back(session, before, after, slack_kib),
+        Expect::SameThreads { before, after } => same_threads(session, before, after),
+        Expect::VmId { table, name, vmid } => vm_id(session, table, name, vmid),
+    }
+}
+
+/// The heap in use of a `mem` answer, in KiB: `kernel heap: 64.0 MiB, 276 KiB used`.
+pub fn heap_used_kib(line: &str) -> Option<f64> {
+    let rest = after_prompts(line).strip_prefix("kernel heap: ")?;
+    let used = rest.rsplit(", ").next()?.strip_suffix(" used")?;
+    let (number, unit) = used.split_once(' ')?;
+    let number: f64 = number.parse().ok()?;
+    match unit {
+        "KiB" => Some(number),
+        "MiB" => Some(number * 1024.0),
+        _ => None,
+    }
+}
+
+fn heap_back(session: &Session, before: usize, after: usize, slack_kib: u32) -> Result<(), String> {
+    let answers: Vec<f64> = session.lines().filter_map(heap_used_kib).collect();
+    let nth = |index: usize| {
+        answers
+            .get(index)
+            .copied()
+            .ok_or_else(|| format!("no kernel heap line in mem answer #{} (the console shows {})", index + 1, answers.len()))
+    };
+    let (was, is) = (nth(before)?, nth(after)?);
+    if is <= was + f64::from(slack_kib) {
+        Ok(())
+    } else {
+        Err(format!(
+            "the kernel heap did not come back: {was:.0} KiB used in mem answer #{}, {is:.0} KiB in #{}",
+            before + 1,
+            after + 1
+        ))
+    }
+}
+
+/// The threads of a `ps` table as sorted (name, kind) pairs.
+fn thread_names(rows: &[pstable::Row]) -> Vec<(String, String)> {
+    let mut names: Vec<(String, String)> = rows.iter().map(|row| (row.name.clone(), row.kind.clone())).collect();
+    names.sort();
+    names
+}
+
+fn same_threads(session: &Session, before: usize, after: usize) -> Result<(), String> {
+    let lines: Vec<&str> = session.lines().collect();
+    let tables = pstable::tables(&lines);
+    let nth = |index: usize| {
+        tables
+            .get(index)
+            .map(|rows| thread_names(rows))
+            .ok_or_else(|| format!("no ps table #{} (the console shows {})", index + 1, tables.len()))
+    };
+    let (was, is) = (nth(before)?, nth(after)?);
+    if was == is {
+        return Ok(());
+    }
+    let gone: Vec<String> = was.iter().filter(|t| !is.contains(t)).map(|t| t.0.clone()).collect();
+    let new: Vec<String> = is.iter().filter(|t| !was.contains(t)).map(|t| t.0.clone()).collect();
+    Err(format!(
+        "ps table #{} has {} threads, #{} has {} (gone: {gone:?}, new: {new:?})",
+        before + 1,
+        was.len(),
+        after + 1,
+        is.len()
+    ))
+}
+
+/// Every `vm list` table among the console lines: (name, last column) per row.
+pub fn vm_tables(lines: &[&str]) -> Vec<Vec<(String, String)>> {
+    let mut tables = Vec::new();
+    let mut current: Option<Vec<(String, String)>> = None;
+    for line in lines {
+        let cells: Vec<&str> = after_prompts(line).split_whitespace().collect();
+        if cells.first() == Some(&"NAME") && cells.get(1) == Some(&"STATE") && cells.last() == Some(&"VMID") {
+            tables.extend(current.replace(Vec::new()));
+            continue;
+        }
+        if let Some(rows) = current.as_mut() {
+            match (cells.first(), cells.last()) {
+                (Some(name), Some(vmid)) if cells.len() >= 7 && !line.starts_with("keel> ") => {
+                    rows.push((name.to_string(), vmid.to_string()))
+                }
+                _ => tables.extend(current.take()),
+            }
+        }
+    }
+    tables.extend(current);
+    tables
+}
+
+fn vm_id(session: &Session, table: usize, name: &str, vmid: u32) -> Result<(), String> {
+    let lines: Vec<&str> = session.lines().collect();
+    let tables = vm_tables(&lines);
+    let rows = tables
+        .get(table)
+        .ok_or_else(|| format!("no vm list table #{} (the console shows {})", table + 1, tables.len()))?;
+    match rows.iter().find(|(row, _)| row == name) {
+        Some((_, shown)) if *shown == vmid.to_string() => Ok(()),
+        Some((_, shown)) => Err(format!("vm list #{}: {name} has VMID {shown}, expected {vmid}", table + 1)),
+        None => Err(format!("vm list #{} shows no VM {name}", table + 1)),
     }
 }
 
@@ -506,5 +625,33 @@ PID  TID  NAME   KIND    STATE    CPU  TIME
             check(&fair, &transcript).is_err(),
             "no CPU time at all is not fair sharing"
         );
+    }
+
+    #[test]
+    fn threads_and_vmids_are_compared_between_tables() {
+        let transcript = session(
+            "keel> ps\nPID TID NAME KIND STATE CPU TIME\n- 1 idle kernel ready 0 1.00\n1 5 init user blocked 0 0.01\n\
+             keel> ps\nPID TID NAME KIND STATE CPU TIME\n- 1 idle kernel ready 0 9.00\n1 5 init user blocked 0 0.02\n\
+             - 9 vm-c/0 vcpu ready 1 0.50\n\
+             keel> ps\nPID TID NAME KIND STATE CPU TIME\n- 1 idle kernel ready 1 9.50\n1 5 init user blocked 0 0.02\n\
+             keel> vm list\nNAME   STATE    VCPUS  MEM  UPTIME  EXITS  VMID\nc      running      1  64M    1.00     10     2\n\
+             linux  created      1  256M       -      0     1\nkeel> vm list\nno VMs (vm create NAME defines one)\n\
+             keel> vm list\nNAME   STATE    VCPUS  MEM  UPTIME  EXITS  VMID\nc      killed       1  64M       -     10     3\nkeel> ",
+        );
+        assert_eq!(check(&Expect::SameThreads { before: 0, after: 2 }, &transcript), Ok(()));
+        let heap = session("kernel heap: 64.0 MiB, 276 KiB used\nkernel heap: 64.0 MiB, 1.5 MiB used\nkernel heap: 64.0 MiB, 280 KiB used");
+        let back = |after, slack_kib| check(&Expect::HeapBack { before: 0, after, slack_kib }, &heap);
+        assert_eq!(back(2, 4), Ok(()));
+        assert!(back(2, 3).unwrap_err().contains("276 KiB used in mem answer #1, 280 KiB in #3"));
+        assert!(back(1, 64).is_err());
+        assert!(back(3, 0).unwrap_err().contains("no kernel heap line in mem answer #4"));
+        let leaked = check(&Expect::SameThreads { before: 0, after: 1 }, &transcript).unwrap_err();
+        assert!(leaked.contains("#1 has 2 threads, #2 has 3") && leaked.contains("vm-c/0"), "{leaked}");
+        let vmid = |table, name, vmid| check(&Expect::VmId { table, name, vmid }, &transcript);
+        assert_eq!(vmid(0, "c", 2), Ok(()));
+        assert_eq!(vmid(0, "linux", 1), Ok(()));
+        assert_eq!(vmid(1, "c", 2).unwrap_err(), "vm list #2: c has VMID 3, expected 2");
+        assert!(vmid(1, "linux", 1).unwrap_err().contains("shows no VM linux"));
+        assert!(vmid(2, "c", 2).unwrap_err().contains("no vm list table #3"));
     }
 }

@@ -1,8 +1,8 @@
 //! `cargo xtask systest`: Keel booted under QEMU, checked from its console.
 //!
-//! Every case is a row of `cases::CASES`, `files::FILE_CASES`, `guests::GUEST_CASES` or
-//! `virtio::VIRTIO_CASES`
-//! (or, for a directory shared with Keel, of `files::SHARE_CASES`): the `run` options, what
+//! Every case is a row of `cases::CASES`, `files::FILE_CASES`, `guests::GUEST_CASES`,
+//! `virtio::VIRTIO_CASES` or `lifecycle::cases()`
+//! (or, for a directory shared with Keel, of `files::SHARE_CASES` or `lifecycle::SHARE_CASES`): the `run` options, what
 //! to type into the console (at once, line by line at the shell's prompts, or at a guest's
 //! prompts), and what must be seen (`expect::Expect`). Cases run through the same runner as
 //! `cargo xtask run` with piped input.
@@ -11,6 +11,7 @@ mod cases;
 mod expect;
 mod files;
 mod guests;
+mod lifecycle;
 mod net;
 mod virtio;
 
@@ -351,7 +352,11 @@ pub fn command(args: &[String]) -> u8 {
         }
     };
     let matches = |job: &Job| args.filter.as_deref().is_none_or(|f| job.name().contains(f));
-    let shared = files::SHARE_CASES.iter().map(Job::Shared).chain(net::NET_CASES.iter().map(Job::Net));
+    let shared = files::SHARE_CASES
+        .iter()
+        .chain(lifecycle::SHARE_CASES)
+        .map(Job::Shared)
+        .chain(net::NET_CASES.iter().map(Job::Net));
     let all = cases::CASES.iter().chain(files::FILE_CASES).map(Job::Plain).chain(shared.clone().filter(|job| !job.is_guest_case()));
     let plain = all.filter(matches);
     let with_guests: Vec<Job> =
@@ -459,7 +464,7 @@ pub fn command(args: &[String]) -> u8 {
 
 /// The cases that boot Linux guests (they need the guest in the initrd).
 fn guest_cases() -> impl Iterator<Item = &'static Case> {
-    guests::GUEST_CASES.iter().chain(virtio::VIRTIO_CASES)
+    guests::GUEST_CASES.iter().chain(virtio::VIRTIO_CASES).chain(lifecycle::cases())
 }
 
 /// `, N skipped` for the summary line, when some were.

@@ -36,10 +36,14 @@ mod report;
 mod vm;
 #[cfg(any(test, target_os = "none"))]
 mod vmargs;
+#[cfg(any(test, target_os = "none"))]
+mod vmconf;
 #[cfg(target_os = "none")]
 mod vmconsole;
 #[cfg(any(test, target_os = "none"))]
 mod vmdevices;
+#[cfg(target_os = "none")]
+mod vmload;
 #[cfg(any(test, target_os = "none"))]
 mod words;
 
@@ -64,12 +68,17 @@ mod shell {
         pub jobs: Jobs,
     }
 
-    pub fn main(_args: &[&str]) -> i32 {
+    pub fn main(args: &[&str]) -> i32 {
         let mut shell = Shell {
             editor: Editor::new(PROMPT),
             input: Input::default(),
             jobs: Jobs::default(),
         };
+        // `sh -c LINE`: runs the one command line and ends (init loads /etc/vms.conf so).
+        if let [_, "-c", line] = args {
+            execute(&mut shell, line);
+            return 0;
+        }
         loop {
             programs::report_finished_jobs(&mut shell.jobs);
             let _ = sys::write_all(sys::STDOUT, PROMPT.as_bytes());

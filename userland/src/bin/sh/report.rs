@@ -155,12 +155,13 @@ pub fn vm_list(vms: &[VmInfo]) -> String {
                 guest_size(vm.mem_bytes),
                 uptime,
                 vm.exits.to_string(),
+                vm.vmid.to_string(),
             ]
         })
         .collect::<Vec<_>>();
     table(
-        ["NAME", "STATE", "VCPUS", "MEM", "UPTIME", "EXITS"],
-        [false, false, true, true, true, true],
+        ["NAME", "STATE", "VCPUS", "MEM", "UPTIME", "EXITS", "VMID"],
+        [false, false, true, true, true, true, true],
         &rows,
     )
 }
@@ -299,29 +300,31 @@ CPU  MPIDR       ONLINE  READY  BUSY  TICKS
 
     #[test]
     fn vm_table() {
-        let vm = |name: &str, state, vcpus, mem_bytes, uptime_ms: u64, exits| VmInfo {
+        let vm = |name: &str, state, vcpus, mem_bytes, uptime_ms: u64, exits, vmid| VmInfo {
             name: abi::name_field(name),
             state,
             vcpus,
             mem_bytes,
             uptime_ns: uptime_ms * 1_000_000,
             exits,
+            vmid,
+            reserved: 0,
         };
         let text = vm_list(&[
-            vm("web", abi::VM_STOPPED, 2, 1 << 30, 0, 0),
-            vm("linux", abi::VM_RUNNING, 1, 256 << 20, 12_345, 48_211),
-            vm("crashy", abi::VM_CRASHED, 8, 1536 << 20, 99, 7),
-            vm("odd", 42, 1, 16 << 20, 0, 0),
+            vm("web", abi::VM_STOPPED, 2, 1 << 30, 0, 0, 2),
+            vm("linux", abi::VM_RUNNING, 1, 256 << 20, 12_345, 48_211, 1),
+            vm("crashy", abi::VM_CRASHED, 8, 1536 << 20, 99, 7, 3),
+            vm("odd", 42, 1, 16 << 20, 0, 0, 255),
         ]);
         let expected = "\
-NAME    STATE    VCPUS    MEM  UPTIME  EXITS
-crashy  crashed      8  1536M       -      7
-linux   running      1   256M   12.34  48211
-odd     unknown      1    16M       -      0
-web     stopped      2     1G       -      0
+NAME    STATE    VCPUS    MEM  UPTIME  EXITS  VMID
+crashy  crashed      8  1536M       -      7     3
+linux   running      1   256M   12.34  48211     1
+odd     unknown      1    16M       -      0   255
+web     stopped      2     1G       -      0     2
 ";
         assert_eq!(text, expected);
-        assert_eq!(vm_list(&[]), "NAME  STATE  VCPUS  MEM  UPTIME  EXITS\n");
+        assert_eq!(vm_list(&[]), "NAME  STATE  VCPUS  MEM  UPTIME  EXITS  VMID\n");
     }
 
     #[test]

@@ -1,5 +1,6 @@
-//! The `vm` command: defines, starts, stops, kills, destroys and lists VMs through the
-//! kernel's VM calls (the console is `vmconsole`). Errors name what was wrong and change
+//! The `vm` command: defines, starts, stops, kills, destroys and lists VMs and shows the
+//! tail of their consoles through the kernel's VM calls (the console is `vmconsole`,
+//! definition files `vmload`). Errors name what was wrong and change
 //! nothing.
 
 use super::report;
@@ -7,6 +8,7 @@ use super::shell::Shell;
 use super::vmargs::{self, CreateArgs, VmCommand};
 use super::vmconsole;
 use super::vmdevices;
+use super::vmload;
 use alloc::format;
 use alloc::string::String;
 use alloc::vec;
@@ -26,12 +28,16 @@ pub fn run(shell: &mut Shell, args: &[String]) {
     };
     match command {
         VmCommand::Help => print!("{}", vmargs::USAGE),
-        VmCommand::Create(create_args) => create(&create_args),
-        VmCommand::Start(name) => {
-            if act("start", &name, sys::vm_start) {
-                println!("vm: {name} started; `vm console {name}` attaches to it (Ctrl-] detaches)");
+        VmCommand::Create(create_args) => {
+            if let Err(why) = create(&create_args) {
+                eprintln!("vm: {why}");
             }
         }
+        VmCommand::Start(name) => match sys::vm_start(&name) {
+            Ok(()) => println!("vm: {name} started; `vm console {name}` attaches to it (Ctrl-] detaches)"),
+            Err(Error::NoMemory) => eprintln!("vm: cannot start {name}: {}{}", Error::NoMemory, memory_hint(&name)),
+            Err(error) => refused("start", &name, error),
+        },
         VmCommand::Stop(name) => {
             if act("stop", &name, sys::vm_stop) {
                 println!("vm: asked {name} to power off");
@@ -50,8 +56,47 @@ pub fn run(shell: &mut Shell, args: &[String]) {
         },
         VmCommand::Console(name) => vmconsole::attach(shell, &name),
         VmCommand::Stats(name) => vmdevices::stats(&name),
+        VmCommand::Tail(name) => tail(&name),
+        VmCommand::Load(path) => vmload::load(&path),
         VmCommand::Disks => vmdevices::disks(),
         VmCommand::RemoveDisk(name) => vmdevices::remove_disk(&name),
+    }
+}
+
+/// `: it needs N MiB of RAM, the host has M MiB free`: why a start ran out of memory.
+fn memory_hint(name: &str) -> String {
+    match (find(name), sys::mem_stats()) {
+        (Ok(Some(vm)), Ok(stats)) => {
+            format!(": it needs {} MiB of RAM, the host has {} MiB free", vm.mem_bytes >> 20, stats.free_bytes >> 20)
+        }
+        _ => String::new(),
+    }
+}
+
+/// `vm tail NAME`: the kept end of its console output, from the first whole line.
+fn tail(name: &str) {
+    let mut buffer = vec![0u8; abi::VM_CONSOLE_TAIL_BYTES];
+    let count = match sys::vm_console_tail(name, &mut buffer) {
+        Ok(count) => count,
+        Err(Error::NotFound) => return eprintln!("vm: no such VM: {name}"),
+        Err(error) => return eprintln!("vm: {}", kernel_error(&format!("read the console of {name}"), error)),
+    };
+    let mut kept = &buffer[..count];
+    if count == abi::VM_CONSOLE_TAIL_BYTES {
+        // The buffer starts mid-line: from the next line on.
+        if let Some(newline) = kept.iter().position(|&b| b == b'\n') {
+            kept = &kept[newline + 1..];
+        }
+    }
+    if kept.is_empty() {
+        return println!("[{name} printed nothing in its latest run]");
+    }
+    let _ = sys::write_all(sys::STDOUT, kept);
+    if kept.last() != Some(&b'\n') {
+        println!();
+    }
+    if let Ok(Some(vm)) = find(name) {
+        println!("[{name}: {}]", abi::vm_state_name(vm.state));
     }
 }
 
@@ -78,18 +123,18 @@ pub fn find(name: &str) -> Result<Option<VmInfo>, Error> {
 fn act(verb: &str, name: &str, call: fn(&str) -> Result<(), Error>) -> bool {
     match call(name) {
         Ok(()) => true,
-        Err(Error::NotFound) => {
-            eprintln!("vm: no such VM: {name}");
-            false
-        }
         Err(error) => {
-            eprintln!(
-                "vm: {}{}",
-                kernel_error(&format!("{verb} {name}"), error),
-                state_hint(name)
-            );
+            refused(verb, name, error);
             false
         }
+    }
+}
+
+/// Says why `vm VERB NAME` was refused.
+fn refused(verb: &str, name: &str, error: Error) {
+    match error {
+        Error::NotFound => eprintln!("vm: no such VM: {name}"),
+        error => eprintln!("vm: {}{}", kernel_error(&format!("{verb} {name}"), error), state_hint(name)),
     }
 }
 
@@ -110,7 +155,8 @@ fn state_hint(name: &str) -> String {
     }
 }
 
-fn create(args: &CreateArgs) {
+/// Defines a VM; on failure says why (after `vm: `) and leaves nothing behind.
+pub fn create(args: &CreateArgs) -> Result<(), String> {
     let definition = VmDefinition {
         name: &args.name,
         kernel: &args.kernel,
@@ -120,44 +166,46 @@ fn create(args: &CreateArgs) {
         vcpus: args.vcpus,
     };
     let what = format!("create {}", args.name);
-    if create_plain(args, &definition, &what) && args.net {
+    create_plain(args, &definition, &what)?;
+    if args.net {
         // The NIC is a property of the defined VM: on failure the VM goes again, so a
         // refused `vm create` leaves nothing behind.
         if let Err(error) = sys::vm_net(&args.name, true) {
             let _ = sys::vm_destroy(&args.name);
-            eprintln!("vm: {}", kernel_error(&format!("{what} with a network card"), error));
+            return Err(kernel_error(&format!("{what} with a network card"), error));
         }
     }
+    Ok(())
 }
 
-/// Defines the VM without its NIC; true when it exists now.
-fn create_plain(args: &CreateArgs, definition: &VmDefinition<'_>, what: &str) -> bool {
+/// Defines the VM without its NIC.
+fn create_plain(args: &CreateArgs, definition: &VmDefinition<'_>, what: &str) -> Result<(), String> {
     let definition = *definition;
+    let refused = |why: String| match bad_file(&definition) {
+        Some((path, error)) => format!("cannot {what}: {path}: {error}"),
+        None => match find(&args.name) {
+            Ok(Some(_)) => format!("cannot {what}: a VM of that name exists"),
+            _ => why,
+        },
+    };
     if !args.disks.is_empty() {
-        if let Err(why) = vmdevices::create(args, &definition) {
-            match bad_file(&definition) {
-                Some((path, error)) => eprintln!("vm: cannot {what}: {path}: {error}"),
-                None => match find(&args.name) {
-                    Ok(Some(_)) => eprintln!("vm: cannot {what}: a VM of that name exists"),
-                    _ => eprintln!("vm: cannot {what}: {why}"),
-                },
-            }
-            return false;
-        }
-        return true;
+        return vmdevices::create(args, &definition).map_err(|why| refused(format!("cannot {what}: {why}")));
     }
-    match sys::vm_create(&definition) {
-        Ok(()) => true,
-        Err(error) => {
-            match bad_file(&definition) {
-                Some((path, why)) => eprintln!("vm: cannot {what}: {path}: {why}"),
-                None => match find(&args.name) {
-                    Ok(Some(_)) => eprintln!("vm: cannot {what}: a VM of that name exists"),
-                    _ => eprintln!("vm: {}", kernel_error(what, error)),
-                },
-            }
-            false
-        }
+    sys::vm_create(&definition).map_err(|error| match error {
+        Error::NoMemory => format!("cannot {what}: {error}{}", usable_hint(args.mem_bytes)),
+        error => refused(kernel_error(what, error)),
+    })
+}
+
+/// `: it needs N MiB of RAM, the host has M MiB at most`: why a definition was too big.
+fn usable_hint(mem_bytes: u64) -> String {
+    match sys::mem_stats() {
+        Ok(stats) => format!(
+            ": it needs {} MiB of RAM, the host has {} MiB at most",
+            mem_bytes >> 20,
+            stats.usable_bytes >> 20
+        ),
+        Err(_) => String::new(),
     }
 }
 

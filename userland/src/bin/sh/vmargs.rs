@@ -18,8 +18,9 @@ const GUEST_RAM_BLOCK: u64 = 2 << 20;
 pub const USAGE: &str = "\
 usage: vm create NAME [--kernel PATH] [--initrd PATH] [--mem SIZE] [--vcpus N] [--cmdline STR]
                  [--disk [DISK:]SIZE[,ro] | --disk DISK[,ro]]... [--net]
-       vm start|stop|kill|destroy|console|stats NAME
+       vm start|stop|kill|destroy|console|stats|tail NAME
        vm list
+       vm load FILE
        vm disks
        vm rmdisk DISK
   create   define a VM (defaults: --kernel /guest/linux/Image
@@ -27,7 +28,10 @@ usage: vm create NAME [--kernel PATH] [--initrd PATH] [--mem SIZE] [--vcpus N] [
            --vcpus 1, --cmdline 'console=ttyAMA0 earlycon=pl011,0x09000000')
   start    boot it            stop     ask the guest to power off
   kill     stop it at once    destroy  forget a VM that is not running
-  list     NAME, STATE, VCPUS, MEM, UPTIME (s), EXITS
+  list     NAME, STATE, VCPUS, MEM, UPTIME (s), EXITS, VMID
+  tail     the last lines its console printed in its latest run (kept after it stops)
+  load     define the VMs of a file (one `NAME [create options] [--autostart]` a line)
+           and start those marked --autostart; /etc/vms.conf is loaded at boot
   console  attach the terminal to its console; Ctrl-] returns to the shell
   stats    its virtio devices: requests, bytes, interrupts, guest errors
   --disk   a disk on the host disk (vda, vdb, ... in order, at most 4): DISK:SIZE makes
@@ -57,6 +61,9 @@ pub enum VmCommand {
     List,
     Console(String),
     Stats(String),
+    Tail(String),
+    /// `vm load FILE`: the definitions in a file (see `vmconf`).
+    Load(String),
     Disks,
     RemoveDisk(String),
 }
@@ -160,6 +167,12 @@ pub fn parse(args: &[String]) -> Result<VmCommand, VmArgError> {
         "destroy" => named("vm destroy NAME").map(VmCommand::Destroy),
         "console" => named("vm console NAME").map(VmCommand::Console),
         "stats" => named("vm stats NAME").map(VmCommand::Stats),
+        "tail" => named("vm tail NAME").map(VmCommand::Tail),
+        "load" => match rest {
+            [path] => Ok(VmCommand::Load(path.clone())),
+            [] => Err(VmArgError::Usage("vm load FILE")),
+            [_, extra, ..] => Err(VmArgError::Unexpected(extra.clone())),
+        },
         "rmdisk" => named("vm rmdisk DISK").map(VmCommand::RemoveDisk),
         "disks" => match rest.first() {
             Some(extra) => Err(VmArgError::Unexpected(extra.clone())),
@@ -414,6 +427,11 @@ mod tests {
         assert_eq!(parse_words("kill a"), Ok(VmCommand::Kill("a".into())));
         assert_eq!(parse_words("destroy a"), Ok(VmCommand::Destroy("a".into())));
         assert_eq!(parse_words("console g-2_y"), Ok(VmCommand::Console("g-2_y".into())));
+        assert_eq!(parse_words("tail a"), Ok(VmCommand::Tail("a".into())));
+        assert_eq!(parse_words("tail"), Err(VmArgError::Usage("vm tail NAME")));
+        assert_eq!(parse_words("load /etc/vms.conf"), Ok(VmCommand::Load("/etc/vms.conf".into())));
+        assert_eq!(parse_words("load"), Err(VmArgError::Usage("vm load FILE")));
+        assert_eq!(parse_words("load a b"), Err(VmArgError::Unexpected("b".into())));
     }
 
     #[test]
