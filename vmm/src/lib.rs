@@ -9,6 +9,8 @@ pub mod bus;
 pub mod esr;
 pub mod exit;
 pub mod fdt;
+pub mod guest_error;
+pub mod inject;
 pub mod layout;
 pub mod loader;
 pub mod pl011;
