@@ -41,6 +41,8 @@ mod vmconsole;
 #[cfg(any(test, target_os = "none"))]
 mod vmdevices;
 #[cfg(any(test, target_os = "none"))]
+mod vmerrors;
+#[cfg(any(test, target_os = "none"))]
 mod words;
 
 keel_userland::program!(shell::main);
