@@ -14,7 +14,10 @@ _start:
     adrp    x1, hostile_vectors
     add     x1, x1, :lo12:hostile_vectors
     msr     vbar_el1, x1
-    mov     x1, #(3 << 20)                  // CPACR_EL1.FPEN: FP/SIMD on for Rust code
+    // CPACR_EL1: FP/SIMD on for Rust code (FPEN); SVE and SME not trapped at EL1 (ZEN,
+    // SMEN) as a guest that wants them would set it, so that their instructions reach
+    // Keel's traps (RES0 on a CPU without them).
+    mov     x1, #((3 << 24) | (3 << 20) | (3 << 16))
     msr     cpacr_el1, x1
     isb
     bl      hostile_main                    // x0 = the DTB

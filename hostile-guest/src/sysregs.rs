@@ -4,7 +4,7 @@
 use crate::report::Report;
 use crate::trap::run;
 use core::arch::asm;
-use keel_hostile_guest::Expected::{Completes, Masked, Returns, Undefined};
+use keel_hostile_guest::Expected::{Completes, Masked, Returns, Undefined, UndefinedOrZero};
 
 /// `MRS x, REG` as a probe.
 macro_rules! mrs {
@@ -36,17 +36,24 @@ pub fn probe(report: &mut Report) {
     report.probe(format_args!("MRS PMCR_EL0 (PMU)"), Undefined, run(mrs!("s3_3_c9_c12_0")));
     report.probe(format_args!("MSR PMCR_EL0 (PMU)"), Undefined, run(msr!("s3_3_c9_c12_0", 0xffff_u64)));
     report.probe(format_args!("MRS PMCCNTR_EL0 (PMU)"), Undefined, run(mrs!("s3_3_c9_c13_0")));
-    report.probe(format_args!("MRS S3_0_C15_C0_0 (implementation defined)"), Undefined, run(mrs!("s3_0_c15_c0_0")));
+    // Implementation defined registers (HCR_EL2.TIDCP traps them on hardware; QEMU 7.2
+    // does not, and models some of `max`'s as reading zero and ignoring writes).
+    report.probe(format_args!("MRS S3_0_C15_C0_0 (implementation defined)"), UndefinedOrZero, run(mrs!("s3_0_c15_c0_0")));
     report.probe(
         format_args!("MSR S3_1_C15_C2_1 (implementation defined)"),
-        Undefined,
+        UndefinedOrZero,
         run(msr!("s3_1_c15_c2_1", u64::MAX)),
+    );
+    report.probe(
+        format_args!("MRS S3_1_C15_C2_1 after it"),
+        UndefinedOrZero,
+        run(mrs!("s3_1_c15_c2_1")),
     );
     report.probe(format_args!("MRS LORID_EL1 (LOR)"), Undefined, run(mrs!("s3_0_c10_c4_7")));
     report.probe(format_args!("MSR LORSA_EL1 (LOR)"), Undefined, run(msr!("s3_0_c10_c4_0", u64::MAX)));
     report.probe(format_args!("MSR ACTLR_EL1"), Undefined, run(msr!("s3_0_c1_c0_1", u64::MAX)));
     // Encodings no CPU implements, and features a guest does not have.
-    report.probe(format_args!("MRS S3_0_C11_C0_0 (implementation defined)"), Undefined, run(mrs!("s3_0_c11_c0_0")));
+    report.probe(format_args!("MRS S3_0_C11_C0_0 (implementation defined)"), UndefinedOrZero, run(mrs!("s3_0_c11_c0_0")));
     report.probe(format_args!("MRS S3_0_C4_C7_7 (unallocated)"), Undefined, run(mrs!("s3_0_c4_c7_7")));
     report.probe(format_args!("MRS AMCR_EL0 (activity monitors)"), Undefined, run(mrs!("s3_3_c13_c2_0")));
     report.probe(
