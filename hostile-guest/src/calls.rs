@@ -50,13 +50,32 @@ fn smc_other_immediate(function: u64) -> u64 {
 
 pub fn probe(report: &mut Report) {
     // Sanity: the interface itself answers.
-    report.probe(format_args!("HVC PSCI_VERSION"), Returns(PSCI_VERSION_1_1), run(|| hvc(0x8400_0000, 0, 0, 0)));
+    report.probe(
+        format_args!("HVC PSCI_VERSION"),
+        Returns(PSCI_VERSION_1_1),
+        run(|| hvc(0x8400_0000, 0, 0, 0)),
+    );
     // Unknown function ids and services.
-    for function in [0x8600_ff01, 0xc700_0000, 0xbf00_ff01, 0x8000_ff00, 0xffff_ffff, 0x0000_0000] {
-        report.probe(format_args!("HVC function {function:#x}"), Returns(NOT_SUPPORTED), run(|| hvc(function, 1, 2, 3)));
+    for function in [
+        0x8600_ff01,
+        0xc700_0000,
+        0xbf00_ff01,
+        0x8000_ff00,
+        0xffff_ffff,
+        0x0000_0000,
+    ] {
+        report.probe(
+            format_args!("HVC function {function:#x}"),
+            Returns(NOT_SUPPORTED),
+            run(|| hvc(function, 1, 2, 3)),
+        );
     }
     for function in [0x8600_ff01, 0xc400_00ff] {
-        report.probe(format_args!("SMC function {function:#x}"), Returns(NOT_SUPPORTED), run(|| smc(function, 1, 2, 3)));
+        report.probe(
+            format_args!("SMC function {function:#x}"),
+            Returns(NOT_SUPPORTED),
+            run(|| smc(function, 1, 2, 3)),
+        );
     }
     report.probe(
         format_args!("HVC #0x4b1d PSCI_VERSION"),
@@ -76,7 +95,11 @@ pub fn probe(report: &mut Report) {
         (0xc400_0012, "SYSTEM_RESET2"),
         (0x8400_001f, "undefined PSCI function 0x1f"),
     ] {
-        report.probe(format_args!("HVC PSCI {what}"), Returns(NOT_SUPPORTED), run(|| hvc(function, 0, 0, 0)));
+        report.probe(
+            format_args!("HVC PSCI {what}"),
+            Returns(NOT_SUPPORTED),
+            run(|| hvc(function, 0, 0, 0)),
+        );
     }
     report.probe(
         format_args!("HVC PSCI_FEATURES(0x840000ff)"),

@@ -96,7 +96,9 @@ impl fmt::Display for Outcome {
                 let external = if fsc == FSC_EXTERNAL { "external abort" } else { "fault" };
                 match Outcome::class(esr) {
                     EC_DATA_ABORT_SAME => write!(f, "data abort ({external}, FSC {fsc:#x}, FAR {far:#x})"),
-                    EC_INSTRUCTION_ABORT_SAME => write!(f, "instruction abort ({external}, FSC {fsc:#x}, FAR {far:#x})"),
+                    EC_INSTRUCTION_ABORT_SAME => {
+                        write!(f, "instruction abort ({external}, FSC {fsc:#x}, FAR {far:#x})")
+                    }
                     EC_UNKNOWN => write!(f, "UNDEF"),
                     class => write!(f, "exception class {class:#x} (ESR {esr:#x})"),
                 }
@@ -155,7 +157,9 @@ impl fmt::Display for Sweep {
 /// A register value that means nothing: it differs per offset and pass so that no
 /// register keeps one pattern by chance.
 pub fn nonsense(offset: u64, pass: u64) -> u32 {
-    let mixed = (offset ^ 0xa5a5_5a5a).wrapping_mul(0x9e37_79b9).wrapping_add(pass.wrapping_mul(0x7f4a_7c15));
+    let mixed = (offset ^ 0xa5a5_5a5a)
+        .wrapping_mul(0x9e37_79b9)
+        .wrapping_add(pass.wrapping_mul(0x7f4a_7c15));
     (mixed ^ (mixed >> 29)) as u32
 }
 
@@ -206,8 +210,14 @@ mod tests {
         assert!(judge(Expected::Returns(u64::MAX), Outcome::Completed(u64::MAX)));
         assert!(!judge(Expected::Returns(0), Outcome::Completed(1)));
         assert!(!judge(Expected::Returns(0), exception(UNDEF)));
-        assert!(judge(Expected::Masked { mask: 0xf00, bits: 0 }, Outcome::Completed(0x0ff)));
-        assert!(!judge(Expected::Masked { mask: 0xf00, bits: 0 }, Outcome::Completed(0x100)));
+        assert!(judge(
+            Expected::Masked { mask: 0xf00, bits: 0 },
+            Outcome::Completed(0x0ff)
+        ));
+        assert!(!judge(
+            Expected::Masked { mask: 0xf00, bits: 0 },
+            Outcome::Completed(0x100)
+        ));
         assert!(judge(Expected::Completes, Outcome::Completed(7)));
         assert!(!judge(Expected::Completes, exception(EXTERNAL_DATA_ABORT)));
     }
@@ -218,12 +228,21 @@ mod tests {
             exception(EXTERNAL_DATA_ABORT).to_string(),
             "data abort (external abort, FSC 0x10, FAR 0x1000)"
         );
-        assert_eq!(exception(FETCH_ABORT).to_string(), "instruction abort (external abort, FSC 0x10, FAR 0x1000)");
+        assert_eq!(
+            exception(FETCH_ABORT).to_string(),
+            "instruction abort (external abort, FSC 0x10, FAR 0x1000)"
+        );
         assert_eq!(exception(UNDEF).to_string(), "UNDEF");
-        assert_eq!(Outcome::Completed(-1i64 as u64).to_string(), "returned -1 (NOT_SUPPORTED)");
+        assert_eq!(
+            Outcome::Completed(-1i64 as u64).to_string(),
+            "returned -1 (NOT_SUPPORTED)"
+        );
         assert_eq!(Outcome::Completed(-4i64 as u64).to_string(), "returned -4 (ALREADY_ON)");
         assert_eq!(Outcome::Completed(0x10001).to_string(), "returned 0x10001");
-        assert_eq!(Expected::Returns(-2i64 as u64).to_string(), "returned -2 (INVALID_PARAMETERS)");
+        assert_eq!(
+            Expected::Returns(-2i64 as u64).to_string(),
+            "returned -2 (INVALID_PARAMETERS)"
+        );
         assert_eq!(psci_code_name(0), None);
     }
 
@@ -237,7 +256,13 @@ mod tests {
         let mut tally = Tally::default();
         assert!(tally.check(Expected::Undefined, exception(UNDEF)));
         assert!(!tally.check(Expected::Undefined, Outcome::Completed(0)));
-        assert_eq!(tally, Tally { probes: 2, as_expected: 1 });
+        assert_eq!(
+            tally,
+            Tally {
+                probes: 2,
+                as_expected: 1
+            }
+        );
         assert_ne!(nonsense(0, 0), nonsense(4, 0));
         assert_ne!(nonsense(4, 0), nonsense(4, 1));
     }

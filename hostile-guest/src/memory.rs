@@ -25,30 +25,66 @@ const HOLES: &[(u64, &str)] = &[
 
 pub fn probe(report: &mut Report, ram_end: u64) {
     for &(address, what) in HOLES {
-        report.probe(format_args!("read {address:#x} ({what})"), ExternalAbort, run(|| trap::read32(address)));
-        report.probe(format_args!("write {address:#x} ({what})"), ExternalAbort, run(|| trap::write32(address, 0xdead_beef)));
+        report.probe(
+            format_args!("read {address:#x} ({what})"),
+            ExternalAbort,
+            run(|| trap::read32(address)),
+        );
+        report.probe(
+            format_args!("write {address:#x} ({what})"),
+            ExternalAbort,
+            run(|| trap::write32(address, 0xdead_beef)),
+        );
     }
     for (address, what) in [
         (ram_end, "the end of RAM"),
         (ram_end + (1 << 30), "1 GiB past RAM"),
         (0xff_ffff_f000, "the last page of the 40-bit IPA space"),
     ] {
-        report.probe(format_args!("read {address:#x} ({what})"), ExternalAbort, run(|| trap::read64(address)));
-        report.probe(format_args!("write {address:#x} ({what})"), ExternalAbort, run(|| trap::write64(address, u64::MAX)));
+        report.probe(
+            format_args!("read {address:#x} ({what})"),
+            ExternalAbort,
+            run(|| trap::read64(address)),
+        );
+        report.probe(
+            format_args!("write {address:#x} ({what})"),
+            ExternalAbort,
+            run(|| trap::write64(address, u64::MAX)),
+        );
     }
     // Past the IPA space: the guest's own stage 1 (MMU off) or Keel's stage 2 refuses it.
     let beyond = 1 << 44;
-    report.probe(format_args!("read {beyond:#x} (past the IPA space)"), DataAbort, run(|| trap::read64(beyond)));
+    report.probe(
+        format_args!("read {beyond:#x} (past the IPA space)"),
+        DataAbort,
+        run(|| trap::read64(beyond)),
+    );
     // Accesses Keel cannot emulate (no instruction syndrome): an abort, not a dead VM.
-    report.probe(format_args!("load pair at 0x1000_0000"), ExternalAbort, run(|| trap::load_pair(0x1000_0000)));
+    report.probe(
+        format_args!("load pair at 0x1000_0000"),
+        ExternalAbort,
+        run(|| trap::load_pair(0x1000_0000)),
+    );
     report.probe(
         format_args!("store with writeback at {ram_end:#x}"),
         ExternalAbort,
         run(|| trap::store_post_index(ram_end, 1)),
     );
-    report.probe(format_args!("load pair in the GIC distributor"), ExternalAbort, run(|| trap::load_pair(0x0800_0000)));
+    report.probe(
+        format_args!("load pair in the GIC distributor"),
+        ExternalAbort,
+        run(|| trap::load_pair(0x0800_0000)),
+    );
     // Instruction fetches outside RAM.
-    for (address, what) in [(0x1000_0000, "PCIe window"), (ram_end, "the end of RAM"), (0x0900_0000, "the PL011")] {
-        report.probe(format_args!("fetch from {address:#x} ({what})"), FetchAbort, run(|| trap::fetch(address)));
+    for (address, what) in [
+        (0x1000_0000, "PCIe window"),
+        (ram_end, "the end of RAM"),
+        (0x0900_0000, "the PL011"),
+    ] {
+        report.probe(
+            format_args!("fetch from {address:#x} ({what})"),
+            FetchAbort,
+            run(|| trap::fetch(address)),
+        );
     }
 }

@@ -72,7 +72,11 @@ pub fn probe(report: &mut Report) {
     let typer = read(GICD_BASE + GICD_TYPER);
     let result = sweep(GICD_BASE, GICD_SIZE, |_| false);
     quiet_gic();
-    report.sweep("GIC distributor", &result, same(typer, read(GICD_BASE + GICD_TYPER), "GICD_TYPER changed"));
+    report.sweep(
+        "GIC distributor",
+        &result,
+        same(typer, read(GICD_BASE + GICD_TYPER), "GICD_TYPER changed"),
+    );
 
     let typer = run(|| trap::read64(GICR_BASE + GICR_TYPER));
     // vCPU 0's frames and the first page of the next vCPU's, which this VM does not have.
@@ -86,8 +90,9 @@ pub fn probe(report: &mut Report) {
     uart::restore();
     report.sweep("PL011", &result, Ok(()));
 
-    let present: [bool; VIRTIO_SLOTS as usize] =
-        core::array::from_fn(|slot| read(VIRTIO_BASE + slot as u64 * VIRTIO_STRIDE) == Outcome::Completed(VIRTIO_MAGIC));
+    let present: [bool; VIRTIO_SLOTS as usize] = core::array::from_fn(|slot| {
+        read(VIRTIO_BASE + slot as u64 * VIRTIO_STRIDE) == Outcome::Completed(VIRTIO_MAGIC)
+    });
     let result = sweep(VIRTIO_BASE, VIRTIO_SLOTS * VIRTIO_STRIDE, |_| false);
     let mut healthy = Ok(());
     for (slot, _) in present.iter().enumerate().filter(|(_, &present)| present) {
@@ -95,7 +100,8 @@ pub fn probe(report: &mut Report) {
         trap::write32(base + VIRTIO_STATUS, 0);
         if read(base) != Outcome::Completed(VIRTIO_MAGIC) {
             healthy = Err("a device lost its magic value");
-        } else if !matches!(read(base + VIRTIO_STATUS), Outcome::Completed(status) if status & !NEEDS_RESET == 0 && status & NEEDS_RESET == 0) {
+        } else if !matches!(read(base + VIRTIO_STATUS), Outcome::Completed(status) if status & !NEEDS_RESET == 0 && status & NEEDS_RESET == 0)
+        {
             healthy = Err("a device's status is not 0 after a reset");
         }
     }

@@ -33,12 +33,28 @@ macro_rules! msr {
 
 pub fn probe(report: &mut Report) {
     // Trapped by Keel and not given to guests: UNDEFINED.
-    report.probe(format_args!("MRS PMCR_EL0 (PMU)"), Undefined, run(mrs!("s3_3_c9_c12_0")));
-    report.probe(format_args!("MSR PMCR_EL0 (PMU)"), Undefined, run(msr!("s3_3_c9_c12_0", 0xffff_u64)));
-    report.probe(format_args!("MRS PMCCNTR_EL0 (PMU)"), Undefined, run(mrs!("s3_3_c9_c13_0")));
+    report.probe(
+        format_args!("MRS PMCR_EL0 (PMU)"),
+        Undefined,
+        run(mrs!("s3_3_c9_c12_0")),
+    );
+    report.probe(
+        format_args!("MSR PMCR_EL0 (PMU)"),
+        Undefined,
+        run(msr!("s3_3_c9_c12_0", 0xffff_u64)),
+    );
+    report.probe(
+        format_args!("MRS PMCCNTR_EL0 (PMU)"),
+        Undefined,
+        run(mrs!("s3_3_c9_c13_0")),
+    );
     // Implementation defined registers (HCR_EL2.TIDCP traps them on hardware; QEMU 7.2
     // does not, and models some of `max`'s as reading zero and ignoring writes).
-    report.probe(format_args!("MRS S3_0_C15_C0_0 (implementation defined)"), UndefinedOrZero, run(mrs!("s3_0_c15_c0_0")));
+    report.probe(
+        format_args!("MRS S3_0_C15_C0_0 (implementation defined)"),
+        UndefinedOrZero,
+        run(mrs!("s3_0_c15_c0_0")),
+    );
     report.probe(
         format_args!("MSR S3_1_C15_C2_1 (implementation defined)"),
         UndefinedOrZero,
@@ -49,13 +65,37 @@ pub fn probe(report: &mut Report) {
         UndefinedOrZero,
         run(mrs!("s3_1_c15_c2_1")),
     );
-    report.probe(format_args!("MRS LORID_EL1 (LOR)"), Undefined, run(mrs!("s3_0_c10_c4_7")));
-    report.probe(format_args!("MSR LORSA_EL1 (LOR)"), Undefined, run(msr!("s3_0_c10_c4_0", u64::MAX)));
-    report.probe(format_args!("MSR ACTLR_EL1"), Undefined, run(msr!("s3_0_c1_c0_1", u64::MAX)));
+    report.probe(
+        format_args!("MRS LORID_EL1 (LOR)"),
+        Undefined,
+        run(mrs!("s3_0_c10_c4_7")),
+    );
+    report.probe(
+        format_args!("MSR LORSA_EL1 (LOR)"),
+        Undefined,
+        run(msr!("s3_0_c10_c4_0", u64::MAX)),
+    );
+    report.probe(
+        format_args!("MSR ACTLR_EL1"),
+        Undefined,
+        run(msr!("s3_0_c1_c0_1", u64::MAX)),
+    );
     // Encodings no CPU implements, and features a guest does not have.
-    report.probe(format_args!("MRS S3_0_C11_C0_0 (implementation defined)"), UndefinedOrZero, run(mrs!("s3_0_c11_c0_0")));
-    report.probe(format_args!("MRS S3_0_C4_C7_7 (unallocated)"), Undefined, run(mrs!("s3_0_c4_c7_7")));
-    report.probe(format_args!("MRS AMCR_EL0 (activity monitors)"), Undefined, run(mrs!("s3_3_c13_c2_0")));
+    report.probe(
+        format_args!("MRS S3_0_C11_C0_0 (implementation defined)"),
+        UndefinedOrZero,
+        run(mrs!("s3_0_c11_c0_0")),
+    );
+    report.probe(
+        format_args!("MRS S3_0_C4_C7_7 (unallocated)"),
+        Undefined,
+        run(mrs!("s3_0_c4_c7_7")),
+    );
+    report.probe(
+        format_args!("MRS AMCR_EL0 (activity monitors)"),
+        Undefined,
+        run(mrs!("s3_3_c13_c2_0")),
+    );
     report.probe(
         format_args!("RDVL (SVE)"),
         Undefined,
@@ -68,21 +108,47 @@ pub fn probe(report: &mut Report) {
         }),
     );
     // Emulated: the debug unit is idle (writes ignored, reads zero).
-    report.probe(format_args!("MSR DBGBVR0_EL1"), Completes, run(msr!("s2_0_c0_c0_4", 0xffff_ffff_ffff_fffc_u64)));
-    report.probe(format_args!("MRS DBGBVR0_EL1 after it"), Returns(0), run(mrs!("s2_0_c0_c0_4")));
-    report.probe(format_args!("MSR DBGWCR1_EL1"), Completes, run(msr!("s2_0_c0_c1_7", u64::MAX)));
+    report.probe(
+        format_args!("MSR DBGBVR0_EL1"),
+        Completes,
+        run(msr!("s2_0_c0_c0_4", 0xffff_ffff_ffff_fffc_u64)),
+    );
+    report.probe(
+        format_args!("MRS DBGBVR0_EL1 after it"),
+        Returns(0),
+        run(mrs!("s2_0_c0_c0_4")),
+    );
+    report.probe(
+        format_args!("MSR DBGWCR1_EL1"),
+        Completes,
+        run(msr!("s2_0_c0_c1_7", u64::MAX)),
+    );
     // ID registers are sanitised: no SVE (PFR0 [35:32]), no MTE or SME (PFR1 [11:8], [27:24]).
     report.probe(
         format_args!("MRS ID_AA64PFR0_EL1 (SVE hidden)"),
-        Masked { mask: 0xf << 32, bits: 0 },
+        Masked {
+            mask: 0xf << 32,
+            bits: 0,
+        },
         run(mrs!("s3_0_c0_c4_0")),
     );
     report.probe(
         format_args!("MRS ID_AA64PFR1_EL1 (MTE, SME hidden)"),
-        Masked { mask: 0x0f00_0f00, bits: 0 },
+        Masked {
+            mask: 0x0f00_0f00,
+            bits: 0,
+        },
         run(mrs!("s3_0_c0_c4_1")),
     );
-    report.probe(format_args!("MRS S3_0_C0_C7_7 (reserved ID register)"), Returns(0), run(mrs!("s3_0_c0_c7_7")));
+    report.probe(
+        format_args!("MRS S3_0_C0_C7_7 (reserved ID register)"),
+        Returns(0),
+        run(mrs!("s3_0_c0_c7_7")),
+    );
     // SGIs to every target with every field set: taken, no harm.
-    report.probe(format_args!("MSR ICC_SGI1R_EL1 (all ones)"), Completes, run(msr!("s3_0_c12_c11_5", u64::MAX)));
+    report.probe(
+        format_args!("MSR ICC_SGI1R_EL1 (all ones)"),
+        Completes,
+        run(msr!("s3_0_c12_c11_5", u64::MAX)),
+    );
 }

@@ -13,7 +13,11 @@ pub struct TrapRecord {
 }
 
 #[no_mangle]
-static mut hostile_trap: TrapRecord = TrapRecord { esr: 0, far: 0, count: 0 };
+static mut hostile_trap: TrapRecord = TrapRecord {
+    esr: 0,
+    far: 0,
+    count: 0,
+};
 
 /// Runs `probe` and returns what it saw: its value, or the exception it took.
 pub fn run(probe: impl FnOnce() -> u64) -> Outcome {

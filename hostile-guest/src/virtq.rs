@@ -76,7 +76,12 @@ struct Queue {
 }
 
 static mut QUEUE: Queue = Queue {
-    descriptors: [Descriptor { address: 0, len: 0, flags: 0, next: 0 }; QUEUE_SIZE as usize],
+    descriptors: [Descriptor {
+        address: 0,
+        len: 0,
+        flags: 0,
+        next: 0,
+    }; QUEUE_SIZE as usize],
     avail_flags: 0,
     avail_idx: 0,
     avail_ring: [0; QUEUE_SIZE as usize],
@@ -103,7 +108,9 @@ fn reg_write(base: u64, offset: u64, value: u32) {
 fn counter() -> (u64, u64) {
     let (now, frequency): (u64, u64);
     // SAFETY: reads of the virtual counter and its frequency; no memory, no side effect.
-    unsafe { asm!("isb", "mrs {n}, cntvct_el0", "mrs {f}, cntfrq_el0", n = out(reg) now, f = out(reg) frequency, options(nomem, nostack)) };
+    unsafe {
+        asm!("isb", "mrs {n}, cntvct_el0", "mrs {f}, cntfrq_el0", n = out(reg) now, f = out(reg) frequency, options(nomem, nostack))
+    };
     (now, frequency.max(1))
 }
 
@@ -122,10 +129,12 @@ fn wait_for(mut ready: impl FnMut() -> bool) -> bool {
 
 /// The slot holding the entropy device.
 fn rng_base() -> Option<u64> {
-    (0..VIRTIO_SLOTS).map(|slot| VIRTIO_BASE + slot * VIRTIO_STRIDE).find(|&base| {
-        matches!(run(|| reg_read(base, 0)), keel_hostile_guest::Outcome::Completed(MAGIC))
-            && reg_read(base, DEVICE_ID) == DEVICE_ID_RNG
-    })
+    (0..VIRTIO_SLOTS)
+        .map(|slot| VIRTIO_BASE + slot * VIRTIO_STRIDE)
+        .find(|&base| {
+            matches!(run(|| reg_read(base, 0)), keel_hostile_guest::Outcome::Completed(MAGIC))
+                && reg_read(base, DEVICE_ID) == DEVICE_ID_RNG
+        })
 }
 
 /// Resets the device and the queue memory, then brings the device up as a driver would.
@@ -156,7 +165,11 @@ fn start(base: u64) -> Result<(), &'static str> {
     reg_write(base, QUEUE_NUM, u32::from(QUEUE_SIZE));
     // SAFETY: addresses of parts of the static, not accesses.
     let (desc, avail, used) = unsafe {
-        (&raw const (*q).descriptors as u64, &raw const (*q).avail_flags as u64, &raw const (*q).used_flags as u64)
+        (
+            &raw const (*q).descriptors as u64,
+            &raw const (*q).avail_flags as u64,
+            &raw const (*q).used_flags as u64,
+        )
     };
     for (offset, address) in [(QUEUE_DESC, desc), (QUEUE_DRIVER, avail), (QUEUE_DEVICE, used)] {
         reg_write(base, offset, address as u32);
@@ -174,10 +187,18 @@ fn post(index: u16, len: u32, flags: u16, next: u16, address: Option<u64>) {
     // and avail ring, and writes the used ring and the buffers (volatile for that).
     unsafe {
         let buffer = &raw mut (*q).buffers[usize::from(index % QUEUE_SIZE)] as u64;
-        let descriptor = Descriptor { address: address.unwrap_or(buffer), len, flags: WRITE | flags, next };
+        let descriptor = Descriptor {
+            address: address.unwrap_or(buffer),
+            len,
+            flags: WRITE | flags,
+            next,
+        };
         core::ptr::write_volatile(&raw mut (*q).descriptors[usize::from(index % QUEUE_SIZE)], descriptor);
         let avail = core::ptr::read_volatile(&raw const (*q).avail_idx);
-        core::ptr::write_volatile(&raw mut (*q).avail_ring[usize::from(avail % QUEUE_SIZE)], index % QUEUE_SIZE);
+        core::ptr::write_volatile(
+            &raw mut (*q).avail_ring[usize::from(avail % QUEUE_SIZE)],
+            index % QUEUE_SIZE,
+        );
         asm!("dmb ishst", options(nostack));
         core::ptr::write_volatile(&raw mut (*q).avail_idx, avail.wrapping_add(1));
         asm!("dmb ish", options(nostack));
@@ -201,7 +222,9 @@ fn wait_used(base: u64, target: u16) -> u64 {
         return u64::MAX;
     }
     // SAFETY: a volatile read of the static the device wrote.
-    let UsedElement { len, .. } = unsafe { core::ptr::read_volatile(&raw const (*queue()).used_ring[usize::from(target.wrapping_sub(1) % QUEUE_SIZE)]) };
+    let UsedElement { len, .. } = unsafe {
+        core::ptr::read_volatile(&raw const (*queue()).used_ring[usize::from(target.wrapping_sub(1) % QUEUE_SIZE)])
+    };
     u64::from(len)
 }
 
@@ -213,10 +236,17 @@ fn wait_broken(base: u64) -> u64 {
 
 pub fn probe(report: &mut Report) {
     let Some(base) = rng_base() else {
-        report.probe(format_args!("virtio: find the entropy device"), Returns(1), keel_hostile_guest::Outcome::Completed(0));
+        report.probe(
+            format_args!("virtio: find the entropy device"),
+            Returns(1),
+            keel_hostile_guest::Outcome::Completed(0),
+        );
         return;
     };
-    let broken = Masked { mask: NEEDS_RESET, bits: NEEDS_RESET };
+    let broken = Masked {
+        mask: NEEDS_RESET,
+        bits: NEEDS_RESET,
+    };
     if let Err(why) = start(base) {
         crate::println!("hostile: virtio-rng at {base:#x}: {why}");
     }
@@ -246,17 +276,29 @@ pub fn probe(report: &mut Report) {
     // An avail index that runs ahead by more than the queue holds.
     set_avail_idx(used_idx().wrapping_add(1000));
     reg_write(base, QUEUE_NOTIFY, 0);
-    report.probe(format_args!("virtio-rng: avail index 1000 ahead"), broken, keel_hostile_guest::Outcome::Completed(wait_broken(base)));
+    report.probe(
+        format_args!("virtio-rng: avail index 1000 ahead"),
+        broken,
+        keel_hostile_guest::Outcome::Completed(wait_broken(base)),
+    );
     // A descriptor chained to itself.
     let _ = start(base);
     post(0, 16, NEXT, 0, None);
     reg_write(base, QUEUE_NOTIFY, 0);
-    report.probe(format_args!("virtio-rng: descriptor chained to itself"), broken, keel_hostile_guest::Outcome::Completed(wait_broken(base)));
+    report.probe(
+        format_args!("virtio-rng: descriptor chained to itself"),
+        broken,
+        keel_hostile_guest::Outcome::Completed(wait_broken(base)),
+    );
     // A buffer outside RAM.
     let _ = start(base);
     post(0, 4096, 0, 0, Some(0x1000_0000));
     reg_write(base, QUEUE_NOTIFY, 0);
-    report.probe(format_args!("virtio-rng: buffer at 0x10000000 (outside RAM)"), broken, keel_hostile_guest::Outcome::Completed(wait_broken(base)));
+    report.probe(
+        format_args!("virtio-rng: buffer at 0x10000000 (outside RAM)"),
+        broken,
+        keel_hostile_guest::Outcome::Completed(wait_broken(base)),
+    );
     // Notifying a queue that does not exist.
     let _ = start(base);
     reg_write(base, QUEUE_NOTIFY, 0xffff);
@@ -267,13 +309,21 @@ pub fn probe(report: &mut Report) {
     );
     // A reset brings it back.
     reg_write(base, STATUS, 0);
-    report.probe(format_args!("virtio-rng: status after a reset"), Returns(0), run(|| reg_read(base, STATUS)));
+    report.probe(
+        format_args!("virtio-rng: status after a reset"),
+        Returns(0),
+        run(|| reg_read(base, STATUS)),
+    );
 }
 
 /// After every register of every device took nonsense: a fresh start still gets entropy.
 pub fn after_sweeps(report: &mut Report) {
     let Some(base) = rng_base() else {
-        report.probe(format_args!("virtio: find the entropy device after the sweeps"), Returns(1), keel_hostile_guest::Outcome::Completed(0));
+        report.probe(
+            format_args!("virtio: find the entropy device after the sweeps"),
+            Returns(1),
+            keel_hostile_guest::Outcome::Completed(0),
+        );
         return;
     };
     let outcome = match start(base) {
@@ -284,5 +334,9 @@ pub fn after_sweeps(report: &mut Report) {
         }
         Err(_) => keel_hostile_guest::Outcome::Completed(u64::MAX),
     };
-    report.probe(format_args!("virtio-rng after the sweeps: reset, start, request 16 bytes"), Returns(16), outcome);
+    report.probe(
+        format_args!("virtio-rng after the sweeps: reset, start, request 16 bytes"),
+        Returns(16),
+        outcome,
+    );
 }

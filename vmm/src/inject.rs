@@ -36,13 +36,21 @@ pub const fn sync_vector_offset(pstate: u64) -> u64 {
 
 /// ESR_EL1 of a synchronous external abort on a data access (what a bus error is).
 pub const fn external_data_abort(pstate: u64, write: bool) -> u64 {
-    let class = if from_el1(pstate) { EC_DATA_ABORT_SAME } else { EC_DATA_ABORT_LOWER };
+    let class = if from_el1(pstate) {
+        EC_DATA_ABORT_SAME
+    } else {
+        EC_DATA_ABORT_LOWER
+    };
     (class << 26) | IL | if write { WNR } else { 0 } | FSC_EXTERNAL
 }
 
 /// ESR_EL1 of a synchronous external abort on an instruction fetch.
 pub const fn external_instruction_abort(pstate: u64) -> u64 {
-    let class = if from_el1(pstate) { EC_INSTRUCTION_ABORT_SAME } else { EC_INSTRUCTION_ABORT_LOWER };
+    let class = if from_el1(pstate) {
+        EC_INSTRUCTION_ABORT_SAME
+    } else {
+        EC_INSTRUCTION_ABORT_LOWER
+    };
     (class << 26) | IL | FSC_EXTERNAL
 }
 
@@ -76,7 +84,10 @@ mod tests {
         assert_eq!(ExceptionClass::from_esr(from_kernel), ExceptionClass::DataAbortSame);
         assert_eq!(from_kernel & WNR, WNR);
         assert_eq!(from_kernel & 0x3f, FSC_EXTERNAL);
-        assert!(!matches!(FaultStatus::from_esr(from_kernel), FaultStatus::Translation { .. }));
+        assert!(!matches!(
+            FaultStatus::from_esr(from_kernel),
+            FaultStatus::Translation { .. }
+        ));
         let from_user = external_data_abort(EL0, false);
         assert_eq!(ExceptionClass::from_esr(from_user), ExceptionClass::DataAbortLower);
         assert_eq!(from_user & WNR, 0);

@@ -34,7 +34,7 @@ fn counters_show_the_errors(lines: &[&str]) -> Result<(), String> {
         .ok_or("no `guest errors:` line after `vm stats h`")?;
     for kind in PROVOKED {
         let count = line
-            .split(|c| c == '(' || c == ',' || c == ')')
+            .split(['(', ',', ')'])
             .find_map(|part| part.trim().strip_prefix(kind)?.trim().parse::<u64>().ok())
             .ok_or_else(|| format!("`{line}` has no count of {kind}"))?;
         if count == 0 {
@@ -73,18 +73,39 @@ pub const HOSTILE_CASES: &[Case] = &[
             Type("vm start h\n"),
             Type("vm start bad\n"),
             Type("vm console h\n"),
-            TypeAfter { wait_for: HOSTILE_DONE, text: "\x1d" },
+            TypeAfter {
+                wait_for: HOSTILE_DONE,
+                text: "\x1d",
+            },
             Type("ps\n"),
             Type("vm stats h\n"),
             Type("vm console bad\n"),
-            TypeAfter { wait_for: GUEST_PROMPT, text: "hostile-linux\n" },
-            TypeAfter { wait_for: "hostile-linux: summary:", text: "echo bad-alive-$((2+3))\n" },
-            TypeAfter { wait_for: "bad-alive-5", text: "\x1d" },
+            TypeAfter {
+                wait_for: GUEST_PROMPT,
+                text: "hostile-linux\n",
+            },
+            TypeAfter {
+                wait_for: "hostile-linux: summary:",
+                text: "echo bad-alive-$((2+3))\n",
+            },
+            TypeAfter {
+                wait_for: "bad-alive-5",
+                text: "\x1d",
+            },
             Type("vm stats bad\n"),
             Type("vm console good\n"),
-            TypeAfter { wait_for: GUEST_PROMPT, text: "head -c 16 /dev/hwrng | wc -c\n" },
-            TypeAfter { wait_for: GUEST_PROMPT, text: "echo good-alive-$((3+4))\n" },
-            TypeAfter { wait_for: "good-alive-7", text: "\x1d" },
+            TypeAfter {
+                wait_for: GUEST_PROMPT,
+                text: "head -c 16 /dev/hwrng | wc -c\n",
+            },
+            TypeAfter {
+                wait_for: GUEST_PROMPT,
+                text: "echo good-alive-$((3+4))\n",
+            },
+            TypeAfter {
+                wait_for: "good-alive-7",
+                text: "\x1d",
+            },
             Type("vm list\n"),
             Type("vm kill h\n"),
             Type("vm kill bad\n"),
@@ -118,22 +139,55 @@ pub const HOSTILE_CASES: &[Case] = &[
                 "good-alive-7",
                 "keel> vm list",
             ]),
-            Expect::LineStartingWith { prefix: "hostile: summary:", contains: ", 0 unexpected" },
-            Expect::LineStartingWith { prefix: "hostile-linux: summary:", contains: ", 0 unexpected" },
+            Expect::LineStartingWith {
+                prefix: "hostile: summary:",
+                contains: ", 0 unexpected",
+            },
+            Expect::LineStartingWith {
+                prefix: "hostile-linux: summary:",
+                contains: ", 0 unexpected",
+            },
             Expect::NoLine("UNEXPECTED"),
             Expect::NoLine("crashed"),
             Expect::NoLine("hostile: panic"),
-            Expect::Custom { what: "vm stats h", check: counters_show_the_errors },
-            Expect::Custom { what: "the log", check: one_log_line_per_kind },
+            Expect::Custom {
+                what: "vm stats h",
+                check: counters_show_the_errors,
+            },
+            Expect::Custom {
+                what: "the log",
+                check: one_log_line_per_kind,
+            },
             // No flood: at most one line per kind of guest error and per virtio device.
-            Expect::AtMost { text: "vm h: guest error", times: 8 },
-            Expect::AtMost { text: "vm bad: guest error", times: 8 },
-            Expect::AtMost { text: "vm h: virtio", times: 2 },
+            Expect::AtMost {
+                text: "vm h: guest error",
+                times: 8,
+            },
+            Expect::AtMost {
+                text: "vm bad: guest error",
+                times: 8,
+            },
+            Expect::AtMost {
+                text: "vm h: virtio",
+                times: 2,
+            },
             Expect::NoLine("vm good: guest error outside-memory"),
-            Expect::LineStartingWith { prefix: "h      running", contains: "" },
-            Expect::LineStartingWith { prefix: "good   running", contains: "" },
-            Expect::Ps { table: 1, check: PsCheck::Lacks(&["vm-h/0", "vm-bad/0", "vm-good/0"]) },
-            Expect::Ps { table: 0, check: PsCheck::Kind("vcpu") },
+            Expect::LineStartingWith {
+                prefix: "h      running",
+                contains: "",
+            },
+            Expect::LineStartingWith {
+                prefix: "good   running",
+                contains: "",
+            },
+            Expect::Ps {
+                table: 1,
+                check: PsCheck::Lacks(&["vm-h/0", "vm-bad/0", "vm-good/0"]),
+            },
+            Expect::Ps {
+                table: 0,
+                check: PsCheck::Kind("vcpu"),
+            },
             Expect::NoLine("init: shell exited"),
         ],
     },
@@ -159,10 +213,15 @@ mod tests {
                     undefined-sysreg 1, hidden-feature 0, unknown-call 3, psci-refused 1)";
         assert_eq!(counters_show_the_errors(&["keel> vm stats h", line]), Ok(()));
         let zero = line.replace("no-syndrome 1", "no-syndrome 0");
-        assert!(counters_show_the_errors(&["keel> vm stats h", &zero]).unwrap_err().contains("no no-syndrome"));
+        assert!(counters_show_the_errors(&["keel> vm stats h", &zero])
+            .unwrap_err()
+            .contains("no no-syndrome"));
         assert!(counters_show_the_errors(&[line]).is_err(), "not after the command");
         assert!(counters_show_the_errors(&["keel> vm stats h", "guest errors: 0"]).is_err());
-        let logs: Vec<String> = PROVOKED.iter().map(|kind| format!("[info] vm h: guest error {kind}: x")).collect();
+        let logs: Vec<String> = PROVOKED
+            .iter()
+            .map(|kind| format!("[info] vm h: guest error {kind}: x"))
+            .collect();
         let mut lines: Vec<&str> = logs.iter().map(String::as_str).collect();
         assert_eq!(one_log_line_per_kind(&lines), Ok(()));
         lines.push(logs[0].as_str());

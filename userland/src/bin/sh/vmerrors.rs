@@ -11,8 +11,11 @@ pub fn errors_line(errors: &VmGuestErrors) -> String {
     if total == 0 {
         return String::from("guest errors: 0\n");
     }
-    let kinds: Vec<String> =
-        GUEST_ERROR_NAMES.iter().zip(errors.counts).map(|(name, count)| format!("{name} {count}")).collect();
+    let kinds: Vec<String> = GUEST_ERROR_NAMES
+        .iter()
+        .zip(errors.counts)
+        .map(|(name, count)| format!("{name} {count}"))
+        .collect();
     format!("guest errors: {total} ({})\n", kinds.join(", "))
 }
 
@@ -31,7 +34,9 @@ mod tests {
     #[test]
     fn the_line_names_every_kind_with_its_count() {
         assert_eq!(errors_line(&VmGuestErrors::default()), "guest errors: 0\n");
-        let errors = VmGuestErrors { counts: [3, 0, 1, 0, 0, 0, 2, 0] };
+        let errors = VmGuestErrors {
+            counts: [3, 0, 1, 0, 0, 0, 2, 0],
+        };
         assert_eq!(
             errors_line(&errors),
             "guest errors: 6 (outside-memory 3, device-refused 0, no-syndrome 1, fetch-outside-ram 0, \
