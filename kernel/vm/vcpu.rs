@@ -10,7 +10,7 @@ use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 use keel_vmm::bus::MmioError;
 use keel_vmm::exit::{self, Exit, MmioAccess, SysRegAccess};
-use keel_vmm::guest_error::GuestError;
+use keel_vmm::guest_error::{Answer, GuestError};
 use keel_vmm::inject::{self, PSTATE_EL1H_MASKED};
 use keel_vmm::layout::VTIMER_INTID;
 use keel_vmm::psci::{self, PsciOutcome, VcpuStates};
@@ -198,19 +198,11 @@ fn handle_exit(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vc
         Exit::Smc { imm } => psci_call(vm, running, index, vcpu, imm, true),
         Exit::AbortWithoutSyndrome { ipa, write, esr } => {
             let what = if write { "write" } else { "read" };
-            guest_error(vm, vcpu, GuestError::NoSyndrome, format_args!("{what} at IPA {ipa:#x} (ESR {esr:#x})"));
-            inject_data_abort(vcpu, raw.far, write);
-            Next::Stay
+            refuse(vm, vcpu, &decoded, raw.far, format_args!("{what} at IPA {ipa:#x} (ESR {esr:#x})"))
         }
-        Exit::HiddenFeature { class, .. } => {
-            guest_error(vm, vcpu, GuestError::HiddenFeature, format_args!("{}", class.name()));
-            inject_undefined(vcpu);
-            Next::Stay
-        }
+        Exit::HiddenFeature { class, .. } => refuse(vm, vcpu, &decoded, raw.far, format_args!("{}", class.name())),
         Exit::InstructionAbort { ipa, esr } => {
-            guest_error(vm, vcpu, GuestError::InstructionFetch, format_args!("IPA {ipa:#x} (ESR {esr:#x})"));
-            inject_exception(vcpu, inject::external_instruction_abort(vcpu.regs.pstate), Some(raw.far));
-            Next::Stay
+            refuse(vm, vcpu, &decoded, raw.far, format_args!("IPA {ipa:#x} (ESR {esr:#x})"))
         }
         other => crash(vm, vcpu, format!("unhandled exit {other:?} (ESR {:#x})", raw.esr)),
     }
@@ -376,6 +368,21 @@ fn crash(vm: &Arc<Vm>, vcpu: &VcpuContext, what: String) -> Next {
     vm.console_output(line.as_bytes());
     super::registry::stop(vm, keel_abi::VM_CRASHED);
     Next::Leave
+}
+
+/// An exit no guest access can be served by (`vmm::guest_error::unservable`): counts it
+/// and gives the guest the exception decided there, at its virtual address `far`.
+fn refuse(vm: &Arc<Vm>, vcpu: &mut VcpuContext, exit: &Exit, far: u64, detail: core::fmt::Arguments<'_>) -> Next {
+    let Some((kind, answer)) = keel_vmm::guest_error::unservable(exit) else {
+        return crash(vm, vcpu, format!("unhandled exit {exit:?}"));
+    };
+    guest_error(vm, vcpu, kind, detail);
+    match answer {
+        Answer::DataAbort { write } => inject_data_abort(vcpu, far, write),
+        Answer::FetchAbort => inject_exception(vcpu, inject::external_instruction_abort(vcpu.regs.pstate), Some(far)),
+        Answer::Undefined => inject_undefined(vcpu),
+    }
+    Next::Stay
 }
 
 /// Counts a guest error and logs the first of its kind in this run of the VM (info level):

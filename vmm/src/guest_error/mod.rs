@@ -8,6 +8,7 @@
 //! when), so a guest repeating an error cannot flood the log.
 
 use crate::bus::MmioError;
+use crate::exit::Exit;
 use crate::psci;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
@@ -97,6 +98,29 @@ impl GuestError {
         }
         let refused = (x0 as i64) < 0 && function != psci::PSCI_FEATURES && function != psci::SMCCC_ARCH_FEATURES;
         refused.then_some(GuestError::PsciRefused)
+    }
+}
+
+/// The exception a guest gets for an exit Keel does not serve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// A synchronous external abort on the data access (`write`: it was a store).
+    DataAbort { write: bool },
+    /// A synchronous external abort on the instruction fetch.
+    FetchAbort,
+    /// An UNDEFINED instruction exception.
+    Undefined,
+}
+
+/// For an exit no guest access can be served by (whatever the address or device), its
+/// kind of error and the exception the guest gets; None for exits that may be served
+/// (MMIO, system registers, calls, WFI/WFE, …) or that no guest instruction should cause.
+pub fn unservable(exit: &Exit) -> Option<(GuestError, Answer)> {
+    match *exit {
+        Exit::AbortWithoutSyndrome { write, .. } => Some((GuestError::NoSyndrome, Answer::DataAbort { write })),
+        Exit::InstructionAbort { .. } => Some((GuestError::InstructionFetch, Answer::FetchAbort)),
+        Exit::HiddenFeature { .. } => Some((GuestError::HiddenFeature, Answer::Undefined)),
+        _ => None,
     }
 }
 

@@ -91,3 +91,45 @@ fn kinds_are_in_counter_order_with_distinct_names() {
     names.dedup();
     assert_eq!(names.len(), KINDS);
 }
+
+/// Syndromes the hostile guest causes (ESR_EL2, FAR_EL2, HPFAR_EL2 as Keel reads them).
+mod syndromes {
+    /// `ldp x0, x1, [x2]` at 0x1000_0000 from EL1: a data abort, stage-2 translation fault
+    /// at level 1, no instruction syndrome.
+    pub const LOAD_PAIR: (u64, u64, u64) = (0x9200_0005, 0x1000_0000, 0x1000_0000 >> 8);
+    /// `str x0, [x1], #8` at 0x4200_0000: a store with writeback, WnR set, no syndrome.
+    pub const STORE_WRITEBACK: (u64, u64, u64) = (0x9200_0045, 0x4200_0000, 0x4200_0000 >> 8);
+    /// `blr` to 0x1000_0000: an instruction abort, stage-2 translation fault at level 1.
+    pub const FETCH: (u64, u64, u64) = (0x8200_0005, 0x1000_0000, 0x1000_0000 >> 8);
+    /// `rdvl x0, #1` with SVE trapped by CPTR_EL2 (class 0x19).
+    pub const SVE: (u64, u64, u64) = (0x6600_0000, 0, 0);
+    /// `ldr w0, [x1]` at 0: a data abort with a syndrome (an access to emulate).
+    pub const LOAD: (u64, u64, u64) = (0x9380_0006, 0, 0);
+    /// `hvc #0`.
+    pub const HVC: (u64, u64, u64) = (0x5a00_0000, 0, 0);
+}
+
+#[test]
+fn accesses_keel_cannot_emulate_get_an_abort_not_a_dead_vm() {
+    use crate::exit::decode;
+    let answer = |(esr, far, hpfar): (u64, u64, u64)| unservable(&decode(esr, far, hpfar));
+    assert_eq!(
+        answer(syndromes::LOAD_PAIR),
+        Some((GuestError::NoSyndrome, Answer::DataAbort { write: false }))
+    );
+    assert_eq!(
+        answer(syndromes::STORE_WRITEBACK),
+        Some((GuestError::NoSyndrome, Answer::DataAbort { write: true }))
+    );
+    assert_eq!(
+        answer(syndromes::FETCH),
+        Some((GuestError::InstructionFetch, Answer::FetchAbort))
+    );
+    assert_eq!(
+        answer(syndromes::SVE),
+        Some((GuestError::HiddenFeature, Answer::Undefined))
+    );
+    // Served exits are not errors by themselves (the device or the call decides).
+    assert_eq!(answer(syndromes::LOAD), None);
+    assert_eq!(answer(syndromes::HVC), None);
+}
