@@ -22,17 +22,31 @@ const PROVOKED: &[&str] = &[
     "psci-refused",
 ];
 
+/// Kinds `hostile-linux` provokes from Linux user space.
+const PROVOKED_FROM_LINUX: &[&str] = &["outside-memory", "device-refused"];
+
 /// The `guest errors:` line that `vm stats h` printed counts every provoked kind.
 fn counters_show_the_errors(lines: &[&str]) -> Result<(), String> {
+    counts_after(lines, "keel> vm stats h", PROVOKED)
+}
+
+/// The same for `vm stats bad` and what hostile-linux provokes.
+fn linux_counters_show_the_errors(lines: &[&str]) -> Result<(), String> {
+    counts_after(lines, "keel> vm stats bad", PROVOKED_FROM_LINUX)
+}
+
+/// The first `guest errors:` line after the line ending in `command` has a count above 0
+/// of each of `kinds`.
+fn counts_after(lines: &[&str], command: &str, kinds: &[&str]) -> Result<(), String> {
     let after = lines
         .iter()
-        .position(|line| line.ends_with("keel> vm stats h"))
-        .ok_or("`vm stats h` was not typed")?;
+        .position(|line| line.ends_with(command))
+        .ok_or_else(|| format!("`{command}` was not typed"))?;
     let line = lines[after..]
         .iter()
         .find(|line| line.starts_with("guest errors: "))
-        .ok_or("no `guest errors:` line after `vm stats h`")?;
-    for kind in PROVOKED {
+        .ok_or_else(|| format!("no `guest errors:` line after `{command}`"))?;
+    for kind in kinds {
         let count = line
             .split(['(', ',', ')'])
             .find_map(|part| part.trim().strip_prefix(kind)?.trim().parse::<u64>().ok())
@@ -72,6 +86,8 @@ pub const HOSTILE_CASES: &[Case] = &[
             Type("vm start good\n"),
             Type("vm start h\n"),
             Type("vm start bad\n"),
+            // While h runs its probes.
+            Type("ps\n"),
             Type("vm console h\n"),
             TypeAfter {
                 wait_for: HOSTILE_DONE,
@@ -155,6 +171,10 @@ pub const HOSTILE_CASES: &[Case] = &[
                 check: counters_show_the_errors,
             },
             Expect::Custom {
+                what: "vm stats bad",
+                check: linux_counters_show_the_errors,
+            },
+            Expect::Custom {
                 what: "the log",
                 check: one_log_line_per_kind,
             },
@@ -181,12 +201,16 @@ pub const HOSTILE_CASES: &[Case] = &[
                 contains: "",
             },
             Expect::Ps {
-                table: 1,
-                check: PsCheck::Lacks(&["vm-h/0", "vm-bad/0", "vm-good/0"]),
+                table: 0,
+                check: PsCheck::Shows(&["vm-h/0", "vm-good/0", "vm-bad/0"]),
             },
             Expect::Ps {
-                table: 0,
+                table: 1,
                 check: PsCheck::Kind("vcpu"),
+            },
+            Expect::Ps {
+                table: 2,
+                check: PsCheck::Lacks(&["vm-h/0", "vm-bad/0", "vm-good/0"]),
             },
             Expect::NoLine("init: shell exited"),
         ],
@@ -218,6 +242,8 @@ mod tests {
             .contains("no no-syndrome"));
         assert!(counters_show_the_errors(&[line]).is_err(), "not after the command");
         assert!(counters_show_the_errors(&["keel> vm stats h", "guest errors: 0"]).is_err());
+        assert_eq!(linux_counters_show_the_errors(&["keel> vm stats bad", line]), Ok(()));
+        assert!(linux_counters_show_the_errors(&["keel> vm stats h", line]).is_err());
         let logs: Vec<String> = PROVOKED
             .iter()
             .map(|kind| format!("[info] vm h: guest error {kind}: x"))
