@@ -55,7 +55,8 @@ pub fn probe(report: &mut Report) {
         Returns(PSCI_VERSION_1_1),
         run(|| hvc(0x8400_0000, 0, 0, 0)),
     );
-    // Unknown function ids and services.
+    // Unknown function ids and services (0x8600ff01, 0xbf00ff01 and 0x8000ff00 are
+    // discovery calls: NOT_SUPPORTED too, but Keel does not count them as errors).
     for function in [
         0x8600_ff01,
         0xc700_0000,

@@ -89,16 +89,31 @@ impl GuestError {
 
     /// The kind of an HVC/SMC with immediate `imm` and function id `function` that
     /// returned `x0`, if it is an error: an unknown call, or an implemented PSCI call that
-    /// refused its arguments. Queries (PSCI_FEATURES, SMCCC_ARCH_FEATURES) answered "not
-    /// supported" are answers, not errors.
+    /// refused its arguments. Queries answered "not supported" — PSCI_FEATURES,
+    /// SMCCC_ARCH_FEATURES and the discovery calls of [`is_discovery`] — are answers,
+    /// not errors: a Linux guest makes some at every boot.
     pub fn of_call(imm: u16, function: u64, x0: u64) -> Option<Self> {
         let function = function as u32;
-        if imm != 0 || !psci::implements(function) {
+        if imm != 0 {
             return Some(GuestError::UnknownCall);
+        }
+        if !psci::implements(function) {
+            return (!is_discovery(function)).then_some(GuestError::UnknownCall);
         }
         let refused = (x0 as i64) < 0 && function != psci::PSCI_FEATURES && function != psci::SMCCC_ARCH_FEATURES;
         refused.then_some(GuestError::PsciRefused)
     }
+}
+
+/// SMCCC function ids that ask whether a service is there (SMCCC 1.4, DEN0028, 6.2): a
+/// service's Call Count, Call UID and Revision (function numbers 0xff00, 0xff01, 0xff03 of
+/// any fast-call range), and TRNG_VERSION (DEN0098). Linux asks for the TRNG and for KVM's
+/// vendor hypervisor services (its UID) at boot.
+pub const fn is_discovery(function: u32) -> bool {
+    const FAST_CALL: u32 = 1 << 31;
+    const TRNG_VERSION: u32 = 0x8400_0050;
+    let number = function & 0xffff;
+    (function & FAST_CALL != 0 && matches!(number, 0xff00 | 0xff01 | 0xff03)) || function == TRNG_VERSION
 }
 
 /// The exception a guest gets for an exit Keel does not serve.

@@ -16,7 +16,15 @@ fn refused_mmio_is_outside_memory_or_refused_by_the_device() {
 #[test]
 fn calls_are_errors_only_when_unknown_or_refused() {
     // Unknown function ids and services, and any immediate but 0.
-    for function in [0x8600_ff01, 0xc700_0000, 0x8400_0005, 0x8400_00ff, 0, u64::MAX] {
+    for function in [
+        0x8600_0001,
+        0xc700_0000,
+        0x8400_0005,
+        0x8400_00ff,
+        0x8400_0051,
+        0,
+        u64::MAX,
+    ] {
         assert_eq!(
             GuestError::of_call(0, function, code(NOT_SUPPORTED)),
             Some(GuestError::UnknownCall),
@@ -28,6 +36,22 @@ fn calls_are_errors_only_when_unknown_or_refused() {
         Some(GuestError::UnknownCall)
     );
     assert_eq!(GuestError::of_call(0xffff, 0, 0), Some(GuestError::UnknownCall));
+    assert_eq!(
+        GuestError::of_call(1, 0x8600_ff01, code(NOT_SUPPORTED)),
+        Some(GuestError::UnknownCall),
+        "a discovery call with another immediate"
+    );
+    // Discovery calls a Linux guest makes at boot: the TRNG, KVM's vendor services (UID),
+    // other services' counts, UIDs and revisions.
+    for function in [0x8400_0050, 0x8600_ff01, 0xbf00_ff01, 0x8600_ff00, 0xb000_ff03] {
+        assert_eq!(
+            GuestError::of_call(0, function, code(NOT_SUPPORTED)),
+            None,
+            "{function:#x}"
+        );
+    }
+    assert!(!is_discovery(0x0600_ff01), "not a fast call");
+    assert!(!is_discovery(0x8600_ff02));
     // Implemented calls that worked, and queries answered "no".
     assert_eq!(
         GuestError::of_call(0, u64::from(psci::PSCI_VERSION), psci::PSCI_VERSION_1_1),

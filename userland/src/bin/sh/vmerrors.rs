@@ -1,15 +1,16 @@
-//! The guest-errors line of `vm stats`: what a VM's guest provoked since its last start.
+//! The guest-errors line of `vm stats`: what a VM's guest provoked since its last start
+//! (left out when it provoked nothing).
 
 use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use keel_userland::abi::{VmGuestErrors, GUEST_ERROR_NAMES};
 
-/// `guest errors: TOTAL (KIND COUNT, ...)` with every kind, or `guest errors: 0`.
+/// `guest errors: TOTAL (KIND COUNT, ...)` with every kind; nothing when there were none.
 pub fn errors_line(errors: &VmGuestErrors) -> String {
     let total: u64 = errors.counts.iter().sum();
     if total == 0 {
-        return String::from("guest errors: 0\n");
+        return String::new();
     }
     let kinds: Vec<String> = GUEST_ERROR_NAMES
         .iter()
@@ -33,7 +34,7 @@ mod tests {
 
     #[test]
     fn the_line_names_every_kind_with_its_count() {
-        assert_eq!(errors_line(&VmGuestErrors::default()), "guest errors: 0\n");
+        assert_eq!(errors_line(&VmGuestErrors::default()), "");
         let errors = VmGuestErrors {
             counts: [3, 0, 1, 0, 0, 0, 2, 0],
         };
