@@ -131,6 +131,12 @@ pub mod call {
     /// reading (unlike `vm_console_read`). Writes the last `len` bytes of them and returns
     /// how many there are.
     pub const VM_CONSOLE_TAIL: u64 = 65;
+
+    // Hostile guests: 75..=79.
+    /// `vm_guest_errors(name_ptr, name_len, ptr) -> 0`: writes the VM's
+    /// [`super::VmGuestErrors`] (errors its guest provoked since its last start; kept after
+    /// it stops).
+    pub const VM_GUEST_ERRORS: u64 = 75;
 }
 
 /// Errors, returned as their negative code in x0.
@@ -441,6 +447,31 @@ pub struct DiskSpace {
     pub free_bytes: u64,
     /// The largest disk that can still be made.
     pub largest_free_bytes: u64,
+}
+
+/// How many kinds of guest error `vm_guest_errors` counts.
+pub const GUEST_ERROR_KINDS: usize = 8;
+
+/// The kinds' names, in the order of [`VmGuestErrors::counts`] (Keel's
+/// `vmm::guest_error::GuestError::ALL`; the kernel checks at compile time that they agree).
+pub const GUEST_ERROR_NAMES: [&str; GUEST_ERROR_KINDS] = [
+    "outside-memory",
+    "device-refused",
+    "no-syndrome",
+    "fetch-outside-ram",
+    "undefined-sysreg",
+    "hidden-feature",
+    "unknown-call",
+    "psci-refused",
+];
+
+/// Errors a VM's guest provoked since its last start, by kind, as `vm_guest_errors`
+/// reports them: each one was answered with an error the guest sees (an external abort,
+/// UNDEFINED, a PSCI/SMCCC error code).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VmGuestErrors {
+    pub counts: [u64; GUEST_ERROR_KINDS],
 }
 
 /// One virtio device of a running VM, as `vm_stats` reports it.

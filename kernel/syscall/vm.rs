@@ -104,6 +104,31 @@ pub fn stats(process: &Process, a: [u64; 6]) -> Result<u64, Error> {
     write_array(process, a[2], a[3], &stats)
 }
 
+/// `vm_guest_errors(name_ptr, name_len, ptr)`.
+pub fn guest_errors(process: &Process, name_ptr: u64, name_len: u64, ptr: u64) -> Result<u64, Error> {
+    let vm = registry::get(&name(process, name_ptr, name_len)?).ok_or(Error::NotFound)?;
+    let errors = keel_abi::VmGuestErrors { counts: vm.guest_errors.snapshot() };
+    with_space(process, |space| space.write_value(ptr, &errors))?;
+    Ok(0)
+}
+
+/// The ABI names the kinds of guest error as `vmm` does, in the same order.
+const _: () = {
+    use keel_vmm::guest_error::{GuestError, KINDS};
+    assert!(KINDS == keel_abi::GUEST_ERROR_KINDS);
+    let mut kind = 0;
+    while kind < KINDS {
+        let (ours, abi) = (GuestError::ALL[kind].name().as_bytes(), keel_abi::GUEST_ERROR_NAMES[kind].as_bytes());
+        assert!(ours.len() == abi.len());
+        let mut at = 0;
+        while at < ours.len() {
+            assert!(ours[at] == abi[at]);
+            at += 1;
+        }
+        kind += 1;
+    }
+};
+
 fn read_config(process: &Process, config_ptr: u64) -> Result<VmConfig, Error> {
     with_space(process, |space| {
         let mut raw = [0u8; core::mem::size_of::<keel_abi::VmConfig>()];

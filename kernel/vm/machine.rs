@@ -12,6 +12,7 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 use keel_abi::Error;
 use keel_vmm::bus::{InterruptSink, MmioBus};
+use keel_vmm::guest_error::GuestErrors;
 use keel_vmm::layout::{RAM_BASE, UART_BASE, UART_SIZE};
 use keel_vmm::pl011::Pl011;
 use keel_vmm::vgic::Vgic;
@@ -154,6 +155,8 @@ pub struct Vm {
     pub exits: AtomicU64,
     /// Exits by class since the last start.
     pub exit_counts: ExitCounts,
+    /// Errors the guest provoked since the last start (`vmm::guest_error`).
+    pub guest_errors: GuestErrors,
     /// vCPU threads still running.
     pub live_vcpus: AtomicU32,
     /// Device tasks still running, and where the last one says it has ended.
@@ -192,6 +195,7 @@ impl Vm {
             console_unannounced: AtomicBool::new(false),
             exits: AtomicU64::new(0),
             exit_counts: ExitCounts::default(),
+            guest_errors: GuestErrors::default(),
             live_vcpus: AtomicU32::new(0),
             net: AtomicBool::new(net),
             device_tasks: AtomicU32::new(0),

@@ -158,6 +158,7 @@ fn start_prepared(vm: &Arc<Vm>, console: Console) -> Result<(), Error> {
         vm.stop_reason.store(keel_abi::VM_STOPPED, Ordering::Release);
         vm.exits.store(0, Ordering::Relaxed);
         vm.exit_counts.reset();
+        vm.guest_errors.reset();
         if console == Console::Fresh {
             vm.console.lock().clear();
             vm.console_tail.lock().clear();
@@ -267,6 +268,10 @@ pub fn vcpu_left(vm: &Vm) {
         );
         for (class, count) in vm.exit_counts.all() {
             report.push_str(&alloc::format!(" {class} {}", count.load(Ordering::Relaxed)));
+        }
+        let errors = vm.guest_errors.total();
+        if errors > 0 {
+            report.push_str(&alloc::format!("; {errors} guest errors"));
         }
         report.push_str(&alloc::format!(
             "; RAM touched {} of {} MiB",

@@ -10,11 +10,11 @@ use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 use keel_vmm::bus::MmioError;
 use keel_vmm::exit::{self, Exit, MmioAccess, SysRegAccess};
+use keel_vmm::guest_error::{Answer, GuestError};
+use keel_vmm::inject::{self, PSTATE_EL1H_MASKED};
 use keel_vmm::layout::VTIMER_INTID;
 use keel_vmm::psci::{self, PsciOutcome, VcpuStates};
 
-/// PSTATE of a vCPU at its first instruction: EL1h, every exception masked.
-const PSTATE_EL1H_MASKED: u64 = 0x3c5;
 /// SCTLR_EL1 at reset: MMU and caches off, RES1 bits set.
 const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
 /// The vectors a lower EL's synchronous exception and IRQ come through.
@@ -184,8 +184,8 @@ fn handle_exit(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vc
         _ => &counts.other,
     });
     match decoded {
-        Exit::Mmio(access) => mmio(vm, running, vcpu, &access),
-        Exit::SysReg(access) => sysreg(running, index, vcpu, &access, raw.esr),
+        Exit::Mmio(access) => mmio(vm, running, vcpu, &access, raw.far),
+        Exit::SysReg(access) => sysreg(vm, running, index, vcpu, &access, raw.esr),
         Exit::Wfi => {
             wait_for_interrupt(vm, running, index, vcpu);
             Next::Advance
@@ -194,20 +194,15 @@ fn handle_exit(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vc
             crate::sched::yield_now();
             Next::Advance
         }
-        Exit::Hvc { .. } => psci_call(vm, running, index, vcpu, false),
-        Exit::Smc { .. } => psci_call(vm, running, index, vcpu, true),
-        Exit::AbortWithoutSyndrome { ipa, write, esr } => crash(
-            vm,
-            vcpu,
-            format!("{} at IPA {ipa:#x} without a syndrome (ESR {esr:#x})", if write { "write" } else { "read" }),
-        ),
-        Exit::HiddenFeature { class, .. } => {
-            log::debug!("vm {}: {} at pc {:#x}: undefined for the guest", vm.config.name, class.name(), vcpu.regs.pc);
-            inject_undefined(vcpu);
-            Next::Stay
+        Exit::Hvc { imm } => psci_call(vm, running, index, vcpu, imm, false),
+        Exit::Smc { imm } => psci_call(vm, running, index, vcpu, imm, true),
+        Exit::AbortWithoutSyndrome { ipa, write, esr } => {
+            let what = if write { "write" } else { "read" };
+            refuse(vm, vcpu, &decoded, raw.far, format_args!("{what} at IPA {ipa:#x} (ESR {esr:#x})"))
         }
+        Exit::HiddenFeature { class, .. } => refuse(vm, vcpu, &decoded, raw.far, format_args!("{}", class.name())),
         Exit::InstructionAbort { ipa, esr } => {
-            crash(vm, vcpu, format!("instruction fetch from IPA {ipa:#x} outside RAM (ESR {esr:#x})"))
+            refuse(vm, vcpu, &decoded, raw.far, format_args!("IPA {ipa:#x} (ESR {esr:#x})"))
         }
         other => crash(vm, vcpu, format!("unhandled exit {other:?} (ESR {:#x})", raw.esr)),
     }
@@ -220,12 +215,12 @@ fn is_gic(ipa: u64, vcpus: usize) -> bool {
 }
 
 /// An emulated MMIO access: the vGIC frames, the UART, then the bus.
-fn mmio(vm: &Vm, running: &Running, vcpu: &mut VcpuContext, access: &MmioAccess) -> Next {
+fn mmio(vm: &Vm, running: &Running, vcpu: &mut VcpuContext, access: &MmioAccess, far: u64) -> Next {
     let value = access.store_value(&vcpu.regs.x);
     if let Some((slot, offset)) = running.virtio_at(access.ipa) {
         let write = access.write.then_some(value);
         let result = super::virtio::mmio_access(vm, running, slot, offset, access.width, write);
-        return finish_mmio(vm, vcpu, access, result);
+        return finish_mmio(vm, vcpu, access, far, result);
     }
     let mut guard = running.devices.lock();
     let devices = &mut *guard;
@@ -252,11 +247,12 @@ fn mmio(vm: &Vm, running: &Running, vcpu: &mut VcpuContext, access: &MmioAccess)
         devices.bus.read(access.ipa, access.width, &mut devices.vgic)
     };
     drop(guard);
-    finish_mmio(vm, vcpu, access, result)
+    finish_mmio(vm, vcpu, access, far, result)
 }
 
-/// Completes an emulated access: the loaded value, or an external abort.
-fn finish_mmio(vm: &Vm, vcpu: &mut VcpuContext, access: &MmioAccess, result: Result<u64, MmioError>) -> Next {
+/// Completes an emulated access: the loaded value, or an external abort at the guest's
+/// virtual address `far`.
+fn finish_mmio(vm: &Vm, vcpu: &mut VcpuContext, access: &MmioAccess, far: u64, result: Result<u64, MmioError>) -> Next {
     match result {
         Ok(read) => {
             if !access.write {
@@ -265,8 +261,10 @@ fn finish_mmio(vm: &Vm, vcpu: &mut VcpuContext, access: &MmioAccess, result: Res
             Next::Advance
         }
         Err(error) => {
-            log::info!("vm {}: {:?} at IPA {:#x}: external abort", vm.config.name, error, access.ipa);
-            inject_data_abort(vcpu, access.ipa);
+            let what = if access.write { "write" } else { "read" };
+            let detail = format_args!("{what} of {} bytes at IPA {:#x}: {error:?}", access.width.bytes(), access.ipa);
+            guest_error(vm, vcpu, GuestError::of_mmio(error), detail);
+            inject_data_abort(vcpu, far, access.write);
             Next::Stay
         }
     }
@@ -274,7 +272,7 @@ fn finish_mmio(vm: &Vm, vcpu: &mut VcpuContext, access: &MmioAccess, result: Res
 
 /// A trapped system register: SGIs, ID registers, debug registers; anything else is
 /// UNDEFINED.
-fn sysreg(running: &Running, index: usize, vcpu: &mut VcpuContext, access: &SysRegAccess, esr: u64) -> Next {
+fn sysreg(vm: &Vm, running: &Running, index: usize, vcpu: &mut VcpuContext, access: &SysRegAccess, esr: u64) -> Next {
     let encoding = access.encoding();
     let register = access.register as usize;
     if access.write && encoding == ICC_SGI1R_EL1 {
@@ -298,7 +296,10 @@ fn sysreg(running: &Running, index: usize, vcpu: &mut VcpuContext, access: &SysR
         }
         return Next::Advance;
     }
-    log::info!("vm: undefined system register access {:?} ({:#x})", access.name(), esr);
+    let (op0, op1, crn, crm, op2) = (access.op0, access.op1, access.crn, access.crm, access.op2);
+    let name = access.name().unwrap_or("unnamed");
+    let detail = format_args!("{name} (S{op0}_{op1}_C{crn}_C{crm}_{op2}, ESR {esr:#x})");
+    guest_error(vm, vcpu, GuestError::UndefinedSysReg, detail);
     inject_undefined(vcpu);
     Next::Stay
 }
@@ -315,11 +316,24 @@ fn wait_for_interrupt(vm: &Vm, running: &Running, index: usize, vcpu: &VcpuConte
     });
 }
 
-fn psci_call(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut VcpuContext, smc: bool) -> Next {
+/// An HVC or SMC with immediate `imm`: PSCI and SMCCC calls (immediate 0) as `vmm::psci`
+/// decides; any other immediate is not a call Keel knows and returns NOT_SUPPORTED.
+fn psci_call(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut VcpuContext, imm: u16, smc: bool) -> Next {
+    let function = vcpu.regs.x[0];
     let args = [vcpu.regs.x[1], vcpu.regs.x[2], vcpu.regs.x[3]];
     let next = if smc { Next::Advance } else { Next::Stay };
-    match psci::handle(vcpu.regs.x[0], args, index, vm.as_ref()) {
+    let outcome = if imm == 0 {
+        psci::handle(function, args, index, vm.as_ref())
+    } else {
+        PsciOutcome::Return(psci::NOT_SUPPORTED as i64 as u64)
+    };
+    match outcome {
         PsciOutcome::Return(value) => {
+            if let Some(kind) = GuestError::of_call(imm, function, value) {
+                let call = if smc { "SMC" } else { "HVC" };
+                let detail = format_args!("{call} #{imm:#x} function {function:#x} returned {}", value as i64);
+                guest_error(vm, vcpu, kind, detail);
+            }
             vcpu.regs.x[0] = value;
             next
         }
@@ -359,15 +373,38 @@ fn crash(vm: &Arc<Vm>, vcpu: &VcpuContext, what: String) -> Next {
     Next::Leave
 }
 
+/// An exit no guest access can be served by (`vmm::guest_error::unservable`): counts it
+/// and gives the guest the exception decided there, at its virtual address `far`.
+fn refuse(vm: &Arc<Vm>, vcpu: &mut VcpuContext, exit: &Exit, far: u64, detail: core::fmt::Arguments<'_>) -> Next {
+    let Some((kind, answer)) = keel_vmm::guest_error::unservable(exit) else {
+        return crash(vm, vcpu, format!("unhandled exit {exit:?}"));
+    };
+    guest_error(vm, vcpu, kind, detail);
+    match answer {
+        Answer::DataAbort { write } => inject_data_abort(vcpu, far, write),
+        Answer::FetchAbort => inject_exception(vcpu, inject::external_instruction_abort(vcpu.regs.pstate), Some(far)),
+        Answer::Undefined => inject_undefined(vcpu),
+    }
+    Next::Stay
+}
+
+/// Counts a guest error and logs the first of its kind in this run of the VM (info level):
+/// a guest repeating it cannot flood the log.
+fn guest_error(vm: &Vm, vcpu: &VcpuContext, kind: GuestError, detail: core::fmt::Arguments<'_>) {
+    if vm.guest_errors.record(kind) {
+        log::info!(
+            "vm {}: guest error {}: {detail} at pc {:#x}; the guest sees {} (further ones are counted, not logged)",
+            vm.config.name,
+            kind.name(),
+            vcpu.regs.pc,
+            kind.outcome()
+        );
+    }
+}
+
 /// Takes the guest to its EL1 exception vector as the architecture would.
 fn inject_exception(vcpu: &mut VcpuContext, esr: u64, far: Option<u64>) {
-    let from_el1 = vcpu.regs.pstate & 0b1100 == 0b0100;
-    let uses_sp_elx = vcpu.regs.pstate & 1 == 1;
-    let offset = match (from_el1, uses_sp_elx) {
-        (true, false) => 0x000,
-        (true, true) => 0x200,
-        (false, _) => 0x400,
-    };
+    let offset = inject::sync_vector_offset(vcpu.regs.pstate);
     vcpu.el1.elr = vcpu.regs.pc;
     vcpu.el1.spsr = vcpu.regs.pstate;
     vcpu.el1.esr = esr;
@@ -379,15 +416,13 @@ fn inject_exception(vcpu: &mut VcpuContext, esr: u64, far: Option<u64>) {
     vcpu.el1_dirty = true;
 }
 
-/// A synchronous external abort on a data access (what a bus error looks like).
-fn inject_data_abort(vcpu: &mut VcpuContext, address: u64) {
-    let from_el1 = vcpu.regs.pstate & 0b1100 == 0b0100;
-    let class: u64 = if from_el1 { 0x25 } else { 0x24 };
-    // IL set, DFSC = synchronous external abort (0x10).
-    inject_exception(vcpu, (class << 26) | (1 << 25) | 0x10, Some(address));
+/// A synchronous external abort on a data access at the guest's virtual address `far`
+/// (what a bus error looks like).
+fn inject_data_abort(vcpu: &mut VcpuContext, far: u64, write: bool) {
+    inject_exception(vcpu, inject::external_data_abort(vcpu.regs.pstate, write), Some(far));
 }
 
 /// An UNDEFINED instruction exception.
 fn inject_undefined(vcpu: &mut VcpuContext) {
-    inject_exception(vcpu, 1 << 25, None);
+    inject_exception(vcpu, inject::undefined(), None);
 }

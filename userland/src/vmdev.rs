@@ -2,7 +2,7 @@
 //! per-device statistics (calls 40-43 of [`keel_abi::call`]).
 
 use crate::sys::{raw, VmDefinition};
-use keel_abi::{call, decode, DiskInfo, DiskSpace, Error, StrRef, VmConfig, VmDeviceStats, VmDiskSpec};
+use keel_abi::{call, decode, DiskInfo, DiskSpace, Error, StrRef, VmConfig, VmDeviceStats, VmDiskSpec, VmGuestErrors};
 
 fn str_ref(text: &str) -> StrRef {
     StrRef { ptr: text.as_ptr() as u64, len: text.len() as u64 }
@@ -57,6 +57,16 @@ pub fn disk_list(disks: &mut [DiskInfo]) -> Result<(usize, DiskSpace), Error> {
 pub fn disk_delete(name: &str) -> Result<(), Error> {
     // SAFETY: the kernel only reads the name, initialised and borrowed for the call.
     decode(unsafe { raw(call::DISK_DELETE, [name.as_ptr() as u64, name.len() as u64, 0, 0, 0, 0]) }).map(drop)
+}
+
+/// The errors a VM's guest provoked since its last start.
+pub fn vm_guest_errors(name: &str) -> Result<VmGuestErrors, Error> {
+    let mut errors = VmGuestErrors::default();
+    let args = [name.as_ptr() as u64, name.len() as u64, &raw mut errors as u64, 0, 0, 0];
+    // SAFETY: the kernel reads the name and writes one `VmGuestErrors` into `errors`,
+    // exclusively borrowed for the call; every bit pattern is valid.
+    decode(unsafe { raw(call::VM_GUEST_ERRORS, args) })?;
+    Ok(errors)
 }
 
 /// Fills `stats` with the devices of a running VM; returns how many it has.

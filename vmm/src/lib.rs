@@ -10,6 +10,8 @@ pub mod crash;
 pub mod esr;
 pub mod exit;
 pub mod fdt;
+pub mod guest_error;
+pub mod inject;
 pub mod layout;
 pub mod loader;
 pub mod pl011;

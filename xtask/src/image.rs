@@ -17,12 +17,16 @@ pub const INITRD_PROGRAMS: &[(&str, &str)] = &[
     ("bin/sysbench", "sysbench"),
 ];
 
+/// The hostile guest (crate keel-hostile-guest), flattened to a raw binary: its path in
+/// the initrd and the program it is made from.
+pub const HOSTILE_GUEST: (&str, &str) = ("guest/hostile/hostile.bin", "keel-hostile-guest");
+
 /// Modes of the initrd's files: programs, and data such as the guest's kernel.
 const PROGRAM_MODE: u32 = 0o755;
 const DATA_MODE: u32 = 0o644;
 
 /// The packages that hold the user programs.
-const USER_PACKAGES: &[&str] = &["keel-userland", "keel-init"];
+const USER_PACKAGES: &[&str] = &["keel-userland", "keel-init", "keel-hostile-guest"];
 
 /// The two files QEMU is given.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,6 +124,7 @@ pub fn build_initrd_with(add: &[PathBuf]) -> Result<PathBuf, String> {
         elf::check_user_program(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
         files.push((path, PROGRAM_MODE, bytes));
     }
+    files.push((HOSTILE_GUEST.0, DATA_MODE, hostile_guest()?));
     // Last, so that looking up a program does not step over the guest's 33 MB.
     let guest_files = guest::files()?;
     if !guest_files.is_empty() {
@@ -137,6 +142,18 @@ pub fn build_initrd_with(add: &[PathBuf]) -> Result<PathBuf, String> {
             .map(|(path, mode, bytes)| (path.as_str(), *mode, bytes.clone())),
     );
     write_output("initrd.cpio", &initrd_archive(&files)?)
+}
+
+/// The hostile guest as a raw binary (no arm64 Image header: Keel loads it at RAM base +
+/// 0x80000 and starts it at its first byte), from its ELF file built with the user programs.
+fn hostile_guest() -> Result<Vec<u8>, String> {
+    let file = release_dir().join(HOSTILE_GUEST.1);
+    let bytes = std::fs::read(&file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let image = elf::flatten(&elf::load_segments(&bytes)?).map_err(|e| format!("{}: {e}", file.display()))?;
+    if image.get(56..60) == Some(b"ARM\x64".as_slice()) {
+        return Err(format!("{}: a raw guest must not look like an arm64 Image", file.display()));
+    }
+    Ok(image)
 }
 
 /// The initrd: each file (path, permission bits, bytes) after the directories that lead to it.

@@ -152,6 +152,11 @@ fn system_reset2(reset_type: u64) -> PsciOutcome {
     }
 }
 
+/// Whether Keel implements `function` (a PSCI or SMCCC function id, w0 of the call).
+pub fn implements(function: u32) -> bool {
+    function == SMCCC_ARCH_FEATURES || features(function) == SUCCESS
+}
+
 /// The vCPU whose MPIDR affinity is `target`; None for bits outside the affinity fields or
 /// an MPIDR no vCPU has.
 fn find_vcpu(target: u64, vm: &impl VcpuStates) -> Option<usize> {

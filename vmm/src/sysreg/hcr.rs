@@ -74,7 +74,8 @@ pub const HCR_ATA: u64 = 1 << 56;
 /// - TID3: the guest's feature ID reads go through [`super::sanitise_id_register`].
 /// - TSC: SMC reaches Keel's PSCI (there is no EL3 for a guest).
 /// - TIDCP, TACR: implementation defined registers and ACTLR_EL1 could change the physical
-///   core's behaviour for everyone: they trap (Keel answers RAZ/WI or UNDEFINED).
+///   core's behaviour for everyone: they trap (Keel answers RAZ/WI or UNDEFINED). QEMU 7.2
+///   does not implement the TIDCP trap (docs/vmm.md, "Hostile guests").
 /// - RW: the guest's EL1 is AArch64.
 /// - E2H stays set: EL2 itself keeps the VHE regime (TTBR1_EL2, the CPACR-style CPTR_EL2,
 ///   the EL2&0 timers), and guest exits land in the same kernel. TGE is clear: that is

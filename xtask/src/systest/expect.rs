@@ -25,6 +25,13 @@ pub enum Expect {
     Sequence(&'static [&'static str]),
     /// Exactly `times` lines are `line` (leading and trailing blanks aside).
     Count { line: &'static str, times: usize },
+    /// At most `times` lines contain `text` (e.g. a log line that must not flood).
+    AtMost { text: &'static str, times: usize },
+    /// A check of a case's own over all console lines; `what` names it in failures.
+    Custom {
+        what: &'static str,
+        check: fn(&[&str]) -> Result<(), String>,
+    },
     /// `selftest: N passed, 0 failed` with N at least this, and no `... FAILED` line.
     SelftestsPass { at_least: u32 },
     /// After the script typed `to` (a line, compared without its newline), a line starting
@@ -163,6 +170,18 @@ pub fn check(expect: &Expect, session: &Session) -> Result<(), String> {
             } else {
                 Err(format!("{seen} lines are `{line}`, expected {times}"))
             }
+        }
+        Expect::AtMost { text, times } => {
+            let seen = session.lines().filter(|l| l.contains(text)).count();
+            if seen <= times {
+                Ok(())
+            } else {
+                Err(format!("{seen} lines contain `{text}`, expected at most {times}"))
+            }
+        }
+        Expect::Custom { what, check } => {
+            let lines: Vec<&str> = session.lines().collect();
+            check(&lines).map_err(|why| format!("{what}: {why}"))
         }
         Expect::SelftestsPass { at_least } => selftests_pass(session, at_least),
         Expect::Responds { to, starting, within } => responds(session, to, starting, within),
@@ -472,6 +491,26 @@ mod tests {
             check(&Expect::Count { line: "init", times: 1 }, &transcript).unwrap_err(),
             "0 lines are `init`, expected 1"
         );
+    }
+
+    #[test]
+    fn at_most_and_custom_checks() {
+        let transcript = session("log a\nlog b\nother");
+        assert_eq!(check(&Expect::AtMost { text: "log", times: 2 }, &transcript), Ok(()));
+        assert_eq!(
+            check(&Expect::AtMost { text: "log", times: 1 }, &transcript).unwrap_err(),
+            "2 lines contain `log`, expected at most 1"
+        );
+        fn three_lines(lines: &[&str]) -> Result<(), String> {
+            if lines.len() == 3 {
+                Ok(())
+            } else {
+                Err(format!("{} lines", lines.len()))
+            }
+        }
+        let custom = Expect::Custom { what: "three", check: three_lines };
+        assert_eq!(check(&custom, &transcript), Ok(()));
+        assert_eq!(check(&custom, &session("one")).unwrap_err(), "three: 1 lines");
     }
 
     #[test]

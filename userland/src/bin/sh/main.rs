@@ -45,6 +45,8 @@ mod vmdevices;
 #[cfg(target_os = "none")]
 mod vmload;
 #[cfg(any(test, target_os = "none"))]
+mod vmerrors;
+#[cfg(any(test, target_os = "none"))]
 mod words;
 
 keel_userland::program!(shell::main);

@@ -95,10 +95,14 @@ mod commands {
     pub fn stats(name: &str) {
         let mut stats = vec![VmDeviceStats::default(); 8];
         match vmdev::vm_stats(name, &mut stats) {
-            Ok(0) => eprintln!("vm: {name} has no devices now (it is not running)"),
+            Ok(0) => {
+                eprintln!("vm: {name} has no devices now (it is not running)");
+                super::super::vmerrors::print(name);
+            }
             Ok(count) => {
                 stats.truncate(count);
                 print!("{}", super::stats_table(&stats));
+                super::super::vmerrors::print(name);
             }
             Err(Error::NotFound) => eprintln!("vm: no such VM: {name}"),
             Err(error) => eprintln!("vm: cannot read the statistics of {name}: {error}"),
