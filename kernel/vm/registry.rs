@@ -152,8 +152,9 @@ fn start_prepared(vm: &Arc<Vm>, console: Console) -> Result<(), Error> {
         }
         vm.stopping.store(false, Ordering::Release);
         vm.stop_reason.store(keel_abi::VM_STOPPED, Ordering::Release);
-        vm.exits.store(0, Ordering::Relaxed);
-        vm.exit_counts.reset();
+        for slot in &vm.vcpus {
+            slot.counters.reset();
+        }
         if console == Console::Fresh {
             vm.console.lock().clear();
         }
@@ -258,10 +259,10 @@ pub fn vcpu_left(vm: &Vm) {
             keel_abi::vm_state_name(final_state),
             seconds / 1000,
             seconds % 1000,
-            vm.exits.load(Ordering::Relaxed)
+            super::stats::total_exits(vm)
         );
-        for (class, count) in vm.exit_counts.all() {
-            report.push_str(&alloc::format!(" {class} {}", count.load(Ordering::Relaxed)));
+        for (class, count) in super::stats::exits_by_class(vm) {
+            report.push_str(&alloc::format!(" {class} {count}"));
         }
         report.push_str(&alloc::format!(
             "; RAM touched {} of {} MiB",

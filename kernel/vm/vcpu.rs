@@ -1,6 +1,7 @@
 //! A vCPU thread: enter the guest, handle each exit at EL2 in this thread, repeat.
 
-use super::machine::{self, ExitCounts, Running, Vm, VCPU_OFF, VCPU_ON};
+use super::machine::{self, Running, Vm, VCPU_OFF, VCPU_ON};
+use super::stats::VcpuCounters;
 use super::memory::Miss;
 use crate::arch::guest::{self, El1State, RawExit, VcpuContext, VgicCpuState};
 use crate::arch::{cpu, timer};
@@ -84,6 +85,8 @@ pub fn run_vcpu(vm: Arc<Vm>, running: Arc<Running>, index: usize) {
     vcpu.regs.pc = entry;
     vcpu.regs.x[0] = context;
     vcpu.regs.pstate = PSTATE_EL1H_MASKED;
+    let thread = crate::sched::current();
+    slot.counters.thread_started(thread.as_ref().map_or(0, |t| t.id));
     slot.power.store(VCPU_ON, Ordering::Release);
     let lr_count = guest::list_register_count();
     let cntvoff = running.hardware.cntvoff;
@@ -102,7 +105,6 @@ pub fn run_vcpu(vm: Arc<Vm>, running: Arc<Running>, index: usize) {
         slot.in_guest_on.store(cpu::current().index as i64, Ordering::Release);
         let raw = guest::run(&mut vcpu, &running.hardware);
         slot.in_guest_on.store(-1, Ordering::Release);
-        vm.exits.fetch_add(1, Ordering::Relaxed);
         {
             let mut devices = running.devices.lock();
             devices.vgic.sync_list_registers(index, &mut vcpu.vgic.lrs[..lr_count]);
@@ -114,6 +116,7 @@ pub fn run_vcpu(vm: Arc<Vm>, running: Arc<Running>, index: usize) {
         }
     }
     crate::irq::set_private_enabled(VTIMER_INTID, true);
+    slot.counters.thread_ending(thread.map_or(0, |t| t.cpu_time_ns()));
     slot.power.store(VCPU_OFF, Ordering::Release);
     // Let go of the VM's memory before saying so: the last vCPU out frees it.
     drop(running);
@@ -147,24 +150,27 @@ pub fn kick_mask(vm: &Vm, mask: u64) {
 }
 
 fn handle_exit(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut VcpuContext, raw: RawExit) -> Next {
-    let counts = &vm.exit_counts;
+    let counters = &vm.vcpus[index].counters;
     match raw.kind {
         IRQ_FROM_GUEST => {
-            ExitCounts::count(&counts.irq);
+            counters.irq_exit();
             vm.announce_console();
             return Next::Stay;
         }
         SYNC_FROM_GUEST => {}
         _ => {
-            ExitCounts::count(&counts.other);
-            return crash(vm, vcpu, format!("exception vector {} (SError or AArch32) from the guest", raw.kind));
+            counters.other_exit();
+            return crash(vm, counters, vcpu, format!("exception vector {} (SError or AArch32) from the guest", raw.kind));
         }
     }
-    // Guest RAM is mapped on first touch: a miss inside RAM is not an exit to count.
+    // Guest RAM is mapped on first touch: a miss inside RAM is counted apart.
     if let Some(ipa) = keel_vmm::ram::stage2_miss(raw.esr, raw.far, raw.hpfar) {
         match running.ram.miss(ipa) {
-            Miss::Retry => return Next::Stay,
-            Miss::Failed(error) => return crash(vm, vcpu, format!("guest RAM at IPA {ipa:#x} could not be mapped: {error:?}")),
+            Miss::Retry => {
+                counters.stage2_exit();
+                return Next::Stay;
+            }
+            Miss::Failed(error) => return crash(vm, counters, vcpu, format!("guest RAM at IPA {ipa:#x} could not be mapped: {error:?}")),
             Miss::NotRam => {}
         }
     }
@@ -173,19 +179,12 @@ fn handle_exit(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vc
     if !uart {
         vm.announce_console();
     }
-    ExitCounts::count(match &decoded {
-        Exit::Mmio(access) if is_gic(access.ipa, vm.vcpus.len()) => &counts.mmio_gic,
-        Exit::Mmio(_) if uart => &counts.mmio_uart,
-        Exit::Mmio(_) => &counts.mmio_other,
-        Exit::SysReg(_) => &counts.sysreg,
-        Exit::Wfi => &counts.wfi,
-        Exit::Wfe => &counts.wfe,
-        Exit::Hvc { .. } | Exit::Smc { .. } => &counts.hvc,
-        _ => &counts.other,
-    });
+    counters.exit(keel_vmm::exit::class::classify(&decoded, vm.vcpus.len(), |slot| {
+        running.virtio.iter().any(|s| s.slot == slot)
+    }));
     match decoded {
-        Exit::Mmio(access) => mmio(vm, running, vcpu, &access),
-        Exit::SysReg(access) => sysreg(running, index, vcpu, &access, raw.esr),
+        Exit::Mmio(access) => mmio(vm, running, counters, vcpu, &access),
+        Exit::SysReg(access) => sysreg(running, index, counters, vcpu, &access, raw.esr),
         Exit::Wfi => {
             wait_for_interrupt(vm, running, index, vcpu);
             Next::Advance
@@ -198,34 +197,29 @@ fn handle_exit(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vc
         Exit::Smc { .. } => psci_call(vm, running, index, vcpu, true),
         Exit::AbortWithoutSyndrome { ipa, write, esr } => crash(
             vm,
+            counters,
             vcpu,
             format!("{} at IPA {ipa:#x} without a syndrome (ESR {esr:#x})", if write { "write" } else { "read" }),
         ),
         Exit::HiddenFeature { class, .. } => {
             log::debug!("vm {}: {} at pc {:#x}: undefined for the guest", vm.config.name, class.name(), vcpu.regs.pc);
-            inject_undefined(vcpu);
+            inject_undefined(counters, vcpu);
             Next::Stay
         }
         Exit::InstructionAbort { ipa, esr } => {
-            crash(vm, vcpu, format!("instruction fetch from IPA {ipa:#x} outside RAM (ESR {esr:#x})"))
+            crash(vm, counters, vcpu, format!("instruction fetch from IPA {ipa:#x} outside RAM (ESR {esr:#x})"))
         }
-        other => crash(vm, vcpu, format!("unhandled exit {other:?} (ESR {:#x})", raw.esr)),
+        other => crash(vm, counters, vcpu, format!("unhandled exit {other:?} (ESR {:#x})", raw.esr)),
     }
 }
 
-/// Whether `ipa` is in the GIC distributor or this VM's redistributors.
-fn is_gic(ipa: u64, vcpus: usize) -> bool {
-    use keel_vmm::layout::{GICD_BASE, GICD_SIZE, GICR_BASE, GICR_STRIDE};
-    (GICD_BASE..GICD_BASE + GICD_SIZE).contains(&ipa) || (GICR_BASE..GICR_BASE + vcpus as u64 * GICR_STRIDE).contains(&ipa)
-}
-
 /// An emulated MMIO access: the vGIC frames, the UART, then the bus.
-fn mmio(vm: &Vm, running: &Running, vcpu: &mut VcpuContext, access: &MmioAccess) -> Next {
+fn mmio(vm: &Vm, running: &Running, counters: &VcpuCounters, vcpu: &mut VcpuContext, access: &MmioAccess) -> Next {
     let value = access.store_value(&vcpu.regs.x);
     if let Some((slot, offset)) = running.virtio_at(access.ipa) {
         let write = access.write.then_some(value);
         let result = super::virtio::mmio_access(vm, running, slot, offset, access.width, write);
-        return finish_mmio(vm, vcpu, access, result);
+        return finish_mmio(vm, counters, vcpu, access, result);
     }
     let mut guard = running.devices.lock();
     let devices = &mut *guard;
@@ -252,11 +246,17 @@ fn mmio(vm: &Vm, running: &Running, vcpu: &mut VcpuContext, access: &MmioAccess)
         devices.bus.read(access.ipa, access.width, &mut devices.vgic)
     };
     drop(guard);
-    finish_mmio(vm, vcpu, access, result)
+    finish_mmio(vm, counters, vcpu, access, result)
 }
 
 /// Completes an emulated access: the loaded value, or an external abort.
-fn finish_mmio(vm: &Vm, vcpu: &mut VcpuContext, access: &MmioAccess, result: Result<u64, MmioError>) -> Next {
+fn finish_mmio(
+    vm: &Vm,
+    counters: &VcpuCounters,
+    vcpu: &mut VcpuContext,
+    access: &MmioAccess,
+    result: Result<u64, MmioError>,
+) -> Next {
     match result {
         Ok(read) => {
             if !access.write {
@@ -266,6 +266,7 @@ fn finish_mmio(vm: &Vm, vcpu: &mut VcpuContext, access: &MmioAccess, result: Res
         }
         Err(error) => {
             log::info!("vm {}: {:?} at IPA {:#x}: external abort", vm.config.name, error, access.ipa);
+            counters.abort_injected();
             inject_data_abort(vcpu, access.ipa);
             Next::Stay
         }
@@ -274,7 +275,14 @@ fn finish_mmio(vm: &Vm, vcpu: &mut VcpuContext, access: &MmioAccess, result: Res
 
 /// A trapped system register: SGIs, ID registers, debug registers; anything else is
 /// UNDEFINED.
-fn sysreg(running: &Running, index: usize, vcpu: &mut VcpuContext, access: &SysRegAccess, esr: u64) -> Next {
+fn sysreg(
+    running: &Running,
+    index: usize,
+    counters: &VcpuCounters,
+    vcpu: &mut VcpuContext,
+    access: &SysRegAccess,
+    esr: u64,
+) -> Next {
     let encoding = access.encoding();
     let register = access.register as usize;
     if access.write && encoding == ICC_SGI1R_EL1 {
@@ -299,7 +307,7 @@ fn sysreg(running: &Running, index: usize, vcpu: &mut VcpuContext, access: &SysR
         return Next::Advance;
     }
     log::info!("vm: undefined system register access {:?} ({:#x})", access.name(), esr);
-    inject_undefined(vcpu);
+    inject_undefined(counters, vcpu);
     Next::Stay
 }
 
@@ -348,7 +356,8 @@ fn psci_call(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vcpu
 }
 
 /// Ends the VM: something happened that Keel cannot emulate. Says what, with the PC.
-fn crash(vm: &Arc<Vm>, vcpu: &VcpuContext, what: String) -> Next {
+fn crash(vm: &Arc<Vm>, counters: &VcpuCounters, vcpu: &VcpuContext, what: String) -> Next {
+    counters.unhandled();
     let line = format!("keel: vm {} crashed: {what}, guest pc {:#x}\n", vm.config.name, vcpu.regs.pc);
     log::warn!("{}", line.trim_end());
     vm.console_output(line.as_bytes());
@@ -385,6 +394,7 @@ fn inject_data_abort(vcpu: &mut VcpuContext, address: u64) {
 }
 
 /// An UNDEFINED instruction exception.
-fn inject_undefined(vcpu: &mut VcpuContext) {
+fn inject_undefined(counters: &VcpuCounters, vcpu: &mut VcpuContext) {
+    counters.undef_injected();
     inject_exception(vcpu, 1 << 25, None);
 }
