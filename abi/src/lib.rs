@@ -105,8 +105,8 @@ pub mod call {
     /// (`NotPermitted` while one does).
     pub const DISK_DELETE: u64 = 42;
     /// `vm_stats(name_ptr, name_len, ptr, max) -> total`: fills up to `max`
-    /// [`super::VmDeviceStats`], one per virtio device of a running VM (0 when it is not
-    /// running).
+    /// [`super::VmDeviceStats`], one per virtio device of a running VM (of its last run
+    /// when it is not running; 0 before its first start).
     pub const VM_STATS: u64 = 43;
 
     // The network: 50..=69.

@@ -71,7 +71,8 @@ pub const VCPU_POWER_ON: u32 = 1;
 /// PSCI CPU_ON was accepted; the thread has not started yet.
 pub const VCPU_POWER_PENDING: u32 = 2;
 
-/// One vCPU as `vm_vcpu_stats` reports it: counters since the VM's last start.
+/// One vCPU as `vm_vcpu_stats` reports it: counters since the VM's last start (after it
+/// stopped, those of the run that ended).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct VmVcpuStats {
@@ -337,12 +338,12 @@ pub fn devices_text(devices: &[VmDeviceStats]) -> String {
 }
 
 /// The whole report: the vCPU table, a blank line, the device table (or a note that the
-/// VM has no devices now).
+/// VM has had no devices yet).
 pub fn report(vcpus: &[VmVcpuStats], devices: &[VmDeviceStats]) -> String {
     let mut text = vcpus_text(vcpus, devices);
     text.push('\n');
     if devices.is_empty() {
-        text.push_str("no devices now (they exist while the VM runs)\n");
+        text.push_str("no devices yet (they exist once the VM has started)\n");
     } else {
         text.push_str(&devices_text(devices));
     }
@@ -435,7 +436,7 @@ mod tests {
         assert!(text.starts_with("DEVICE  KIND   DISK  NOTIFY"), "{text}");
         assert!(text.contains("vda     block  data") && text.ends_with("1  needs-reset\n"), "{text}");
         let whole = report(&[VmVcpuStats::default()], &[]);
-        assert!(whole.ends_with("no devices now (they exist while the VM runs)\n"), "{whole}");
+        assert!(whole.ends_with("no devices yet (they exist once the VM has started)\n"), "{whole}");
         assert_eq!(seconds(12_345_678_901), "12.34");
         assert_eq!(vcpu_power_name(VCPU_POWER_PENDING), "starting");
         assert_eq!(core::mem::size_of::<VmVcpuStats>(), 384 - 16);

@@ -114,6 +114,8 @@ pub struct Vm {
     /// Device tasks still running, and where the last one says it has ended.
     pub device_tasks: AtomicU32,
     pub device_tasks_done: WaitQueue,
+    /// Interrupt and device counters of the last run, kept when it stopped.
+    pub last_run: IrqSpinlock<super::stats::LastRun>,
     /// Whether the next start gives the guest a NIC on the switch (from `config.net`;
     /// changed by `vm_net` while the VM is not running).
     pub net: AtomicBool,
@@ -147,6 +149,7 @@ impl Vm {
             console_unannounced: AtomicBool::new(false),
             live_vcpus: AtomicU32::new(0),
             net: AtomicBool::new(net),
+            last_run: IrqSpinlock::new(Default::default()),
             device_tasks: AtomicU32::new(0),
             device_tasks_done: WaitQueue::new(),
         }

@@ -155,6 +155,7 @@ fn start_prepared(vm: &Arc<Vm>, console: Console) -> Result<(), Error> {
         for slot in &vm.vcpus {
             slot.counters.reset();
         }
+        *vm.last_run.lock() = Default::default();
         if console == Console::Fresh {
             vm.console.lock().clear();
         }
@@ -249,6 +250,10 @@ pub fn vcpu_left(vm: &Vm) {
         .wait_until(Some(deadline), || (vm.device_tasks.load(Ordering::Acquire) == 0).then_some(()));
     if ended.is_err() {
         log::warn!("vm {}: device tasks still running after {} s", vm.config.name, DEVICE_TASKS_WAIT_NS / 1_000_000_000);
+    }
+    let running = vm.running.lock().clone();
+    if let Some(running) = running {
+        super::stats::keep_last_run(vm, &running);
     }
     let running = vm.running.lock().take();
     if let Some(running) = running {

@@ -160,8 +160,27 @@ fn irqs_by_source(by_intid: &[u64], stats: &mut VmVcpuStats) {
     }
 }
 
-/// Every vCPU's counters and CPU time; interrupts only while the VM runs (they live in its
-/// vGIC).
+/// What is kept of a VM's last run once it has stopped (its vGIC and devices are gone).
+#[derive(Default)]
+pub struct LastRun {
+    /// Interrupts injected, per vCPU by INTID.
+    pub injections: Vec<Vec<u64>>,
+    pub devices: Vec<VmDeviceStats>,
+}
+
+/// Keeps the interrupt and device counters of a VM whose last vCPU has left, before its
+/// devices go.
+pub fn keep_last_run(vm: &Vm, running: &Running) {
+    let devices = devices_of(running);
+    let injections = {
+        let devices = running.devices.lock();
+        (0..vm.vcpus.len()).map(|index| devices.vgic.injections(index).to_vec()).collect()
+    };
+    *vm.last_run.lock() = LastRun { injections, devices };
+}
+
+/// Every vCPU's counters and CPU time; interrupts from the vGIC while the VM runs, else
+/// those of its last run.
 pub fn vcpu_stats(vm: &Vm) -> Vec<VmVcpuStats> {
     let running = vm.running.lock().clone();
     let mut all: Vec<VmVcpuStats> = vm
@@ -195,21 +214,35 @@ pub fn vcpu_stats(vm: &Vm) -> Vec<VmVcpuStats> {
             stats
         })
         .collect();
-    if let Some(running) = running {
-        let devices = running.devices.lock();
-        for stats in &mut all {
-            irqs_by_source(devices.vgic.injections(stats.index as usize), stats);
+    match running {
+        Some(running) => {
+            let devices = running.devices.lock();
+            for stats in &mut all {
+                irqs_by_source(devices.vgic.injections(stats.index as usize), stats);
+            }
+        }
+        None => {
+            let last = vm.last_run.lock();
+            for (stats, injections) in all.iter_mut().zip(&last.injections) {
+                irqs_by_source(injections, stats);
+            }
         }
     }
     all
 }
 
-/// The virtio devices of a running VM, as `vm_stats` reports them (none when it is not
-/// running).
+/// The virtio devices of a VM, as `vm_stats` reports them: live while it runs, else as
+/// its last run left them.
 pub fn device_stats(vm: &Vm) -> Vec<VmDeviceStats> {
     let running: Option<alloc::sync::Arc<Running>> = vm.running.lock().clone();
-    let Some(running) = running else { return Vec::new() };
-    super::virtio::stats(&running)
+    match running {
+        Some(running) => devices_of(&running),
+        None => vm.last_run.lock().devices.clone(),
+    }
+}
+
+fn devices_of(running: &Running) -> Vec<VmDeviceStats> {
+    super::virtio::stats(running)
         .iter()
         .map(|device| VmDeviceStats {
             slot: device.slot,
