@@ -1,7 +1,7 @@
 //! `cargo xtask systest`: Keel booted under QEMU, checked from its console.
 //!
-//! Every case is a row of `cases::CASES`, `files::FILE_CASES`, `guests::GUEST_CASES` or
-//! `virtio::VIRTIO_CASES`
+//! Every case is a row of `cases::CASES`, `files::FILE_CASES`, `guests::GUEST_CASES`,
+//! `virtio::VIRTIO_CASES` or `observe::OBSERVE_CASES`
 //! (or, for a directory shared with Keel, of `files::SHARE_CASES`): the `run` options, what
 //! to type into the console (at once, line by line at the shell's prompts, or at a guest's
 //! prompts), and what must be seen (`expect::Expect`). Cases run through the same runner as
@@ -12,6 +12,7 @@ mod expect;
 mod files;
 mod guests;
 mod net;
+mod observe;
 mod virtio;
 
 use crate::image::{self, Images};
@@ -459,7 +460,7 @@ pub fn command(args: &[String]) -> u8 {
 
 /// The cases that boot Linux guests (they need the guest in the initrd).
 fn guest_cases() -> impl Iterator<Item = &'static Case> {
-    guests::GUEST_CASES.iter().chain(virtio::VIRTIO_CASES)
+    guests::GUEST_CASES.iter().chain(virtio::VIRTIO_CASES).chain(observe::OBSERVE_CASES)
 }
 
 /// `, N skipped` for the summary line, when some were.
