@@ -131,8 +131,15 @@ impl VmVcpuStats {
     /// Adds `other`'s counters to these (for a VM's totals).
     pub fn add(&mut self, other: &VmVcpuStats) {
         self.cpu_time_ns += other.cpu_time_ns;
-        let pairs = self.exits.iter_mut().zip(&other.exits).chain(self.virtio_exits.iter_mut().zip(&other.virtio_exits));
-        for (sum, value) in pairs.chain(self.irqs.iter_mut().zip(&other.irqs)).chain(self.virtio_irqs.iter_mut().zip(&other.virtio_irqs)) {
+        let pairs = self
+            .exits
+            .iter_mut()
+            .zip(&other.exits)
+            .chain(self.virtio_exits.iter_mut().zip(&other.virtio_exits));
+        for (sum, value) in pairs
+            .chain(self.irqs.iter_mut().zip(&other.irqs))
+            .chain(self.virtio_irqs.iter_mut().zip(&other.virtio_irqs))
+        {
             *sum += value;
         }
         self.aborts_injected += other.aborts_injected;
@@ -183,9 +190,19 @@ pub struct CounterRow {
     pub total: u64,
 }
 
-fn counter_row(group: &'static str, label: String, vcpus: &[VmVcpuStats], value: impl Fn(&VmVcpuStats) -> u64) -> CounterRow {
+fn counter_row(
+    group: &'static str,
+    label: String,
+    vcpus: &[VmVcpuStats],
+    value: impl Fn(&VmVcpuStats) -> u64,
+) -> CounterRow {
     let per_vcpu: Vec<u64> = vcpus.iter().map(&value).collect();
-    CounterRow { group, label, total: per_vcpu.iter().sum(), per_vcpu }
+    CounterRow {
+        group,
+        label,
+        total: per_vcpu.iter().sum(),
+        per_vcpu,
+    }
 }
 
 /// Every counter of a VM as rows: exits by class (MMIO by device: GIC distributor and
@@ -196,13 +213,20 @@ pub fn counter_rows(vcpus: &[VmVcpuStats], devices: &[VmDeviceStats]) -> Vec<Cou
     let mut rows = Vec::new();
     let total = totals(vcpus);
     let slots: Vec<usize> = (0..STATS_VIRTIO_SLOTS)
-        .filter(|&slot| devices.iter().any(|d| d.slot as usize == slot) || total.virtio_exits[slot] + total.virtio_irqs[slot] != 0)
+        .filter(|&slot| {
+            devices.iter().any(|d| d.slot as usize == slot) || total.virtio_exits[slot] + total.virtio_irqs[slot] != 0
+        })
         .collect();
     rows.push(counter_row("exits", "all".into(), vcpus, VmVcpuStats::total_exits));
     for (class, name) in EXIT_CLASS_NAMES.iter().enumerate() {
         if class == EXIT_MMIO_VIRTIO {
             for &slot in &slots {
-                rows.push(counter_row("exits", format!("mmio-{}", slot_name(devices, slot)), vcpus, |v| v.virtio_exits[slot]));
+                rows.push(counter_row(
+                    "exits",
+                    format!("mmio-{}", slot_name(devices, slot)),
+                    vcpus,
+                    |v| v.virtio_exits[slot],
+                ));
             }
             continue;
         }
@@ -212,14 +236,20 @@ pub fn counter_rows(vcpus: &[VmVcpuStats], devices: &[VmDeviceStats]) -> Vec<Cou
     for (source, name) in IRQ_SOURCE_NAMES.iter().enumerate() {
         if source == IRQ_VIRTIO {
             for &slot in &slots {
-                rows.push(counter_row("irqs", slot_name(devices, slot), vcpus, |v| v.virtio_irqs[slot]));
+                rows.push(counter_row("irqs", slot_name(devices, slot), vcpus, |v| {
+                    v.virtio_irqs[slot]
+                }));
             }
             continue;
         }
         rows.push(counter_row("irqs", (*name).into(), vcpus, |v| v.irqs[source]));
     }
-    rows.push(counter_row("errors", "aborts injected".into(), vcpus, |v| v.aborts_injected));
-    rows.push(counter_row("errors", "undefs injected".into(), vcpus, |v| v.undefs_injected));
+    rows.push(counter_row("errors", "aborts injected".into(), vcpus, |v| {
+        v.aborts_injected
+    }));
+    rows.push(counter_row("errors", "undefs injected".into(), vcpus, |v| {
+        v.undefs_injected
+    }));
     rows.push(counter_row("errors", "unhandled exits".into(), vcpus, |v| v.unhandled));
     let virtqueue_errors: u64 = devices.iter().map(|d| d.guest_errors).sum();
     rows.push(CounterRow {
@@ -243,7 +273,11 @@ pub fn table(header: &[&str], right: &[bool], rows: &[Vec<String>]) -> String {
     let mut push_row = |cells: &[&str]| {
         let mut line = String::new();
         for (column, cell) in cells.iter().enumerate() {
-            let pad = widths.get(column).copied().unwrap_or(0).saturating_sub(cell.chars().count());
+            let pad = widths
+                .get(column)
+                .copied()
+                .unwrap_or(0)
+                .saturating_sub(cell.chars().count());
             if column > 0 {
                 line.push_str("  ");
             }
@@ -282,15 +316,28 @@ pub fn vcpus_text(vcpus: &[VmVcpuStats], devices: &[VmDeviceStats]) -> String {
         row.push(total);
         rows.push(row);
     };
-    row("vcpu", "state", vcpus.iter().map(|v| vcpu_power_name(v.power).into()).collect(), String::new());
+    row(
+        "vcpu",
+        "state",
+        vcpus.iter().map(|v| vcpu_power_name(v.power).into()).collect(),
+        String::new(),
+    );
     row(
         "",
         "thread",
-        vcpus.iter().map(|v| if v.tid == 0 { "-".into() } else { v.tid.to_string() }).collect(),
+        vcpus
+            .iter()
+            .map(|v| if v.tid == 0 { "-".into() } else { v.tid.to_string() })
+            .collect(),
         String::new(),
     );
     let cpu: u64 = vcpus.iter().map(|v| v.cpu_time_ns).sum();
-    row("", "cpu time (s)", vcpus.iter().map(|v| seconds(v.cpu_time_ns)).collect(), seconds(cpu));
+    row(
+        "",
+        "cpu time (s)",
+        vcpus.iter().map(|v| seconds(v.cpu_time_ns)).collect(),
+        seconds(cpu),
+    );
     let mut last_group = "";
     for counter in counter_rows(vcpus, devices) {
         let group = if counter.group == last_group { "" } else { counter.group };
@@ -326,12 +373,18 @@ pub fn devices_text(devices: &[VmDeviceStats]) -> String {
                 s.bytes_in.to_string(),
                 s.bytes_out.to_string(),
                 s.guest_errors.to_string(),
-                if s.needs_reset != 0 { "needs-reset".into() } else { "ok".into() },
+                if s.needs_reset != 0 {
+                    "needs-reset".into()
+                } else {
+                    "ok".into()
+                },
             ]
         })
         .collect();
     table(
-        &["DEVICE", "KIND", "DISK", "NOTIFY", "CHAINS", "IRQS", "REQS", "IN", "OUT", "ERRORS", "STATE"],
+        &[
+            "DEVICE", "KIND", "DISK", "NOTIFY", "CHAINS", "IRQS", "REQS", "IN", "OUT", "ERRORS", "STATE",
+        ],
         &[false, false, false, true, true, true, true, true, true, true, false],
         &rows,
     )
@@ -365,7 +418,13 @@ mod tests {
     }
 
     fn vcpu(index: u32, wfi: u64, mmio_hvc0: u64) -> VmVcpuStats {
-        let mut stats = VmVcpuStats { index, power: VCPU_POWER_ON, tid: 10 + u64::from(index), cpu_time_ns: 1_500_000_000, ..Default::default() };
+        let mut stats = VmVcpuStats {
+            index,
+            power: VCPU_POWER_ON,
+            tid: 10 + u64::from(index),
+            cpu_time_ns: 1_500_000_000,
+            ..Default::default()
+        };
         stats.exits[EXIT_WFI] = wfi;
         stats.exits[EXIT_MMIO_VIRTIO] = mmio_hvc0;
         stats.virtio_exits[0] = mmio_hvc0;
@@ -379,7 +438,12 @@ mod tests {
     /// The row whose label cell is `label` (after the group cell), as its cells.
     fn row<'a>(text: &'a str, label: &str) -> Vec<&'a str> {
         text.lines()
-            .map(|line| line.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect::<Vec<_>>())
+            .map(|line| {
+                line.split("  ")
+                    .map(str::trim)
+                    .filter(|c| !c.is_empty())
+                    .collect::<Vec<_>>()
+            })
             .find_map(|cells| cells.iter().position(|c| *c == label).map(|at| cells[at..].to_vec()))
             .unwrap_or_else(|| panic!("no row {label} in\n{text}"))
     }
@@ -393,7 +457,12 @@ mod tests {
         assert_eq!(total.total_exits(), 100 + 5 + 3 + 40 + 1 + 3);
         assert_eq!(total.cpu_time_ns, 3_000_000_000);
         let text = vcpus_text(&vcpus, &devices);
-        assert!(text.lines().next().is_some_and(|h| h.trim_start().starts_with("vcpu0  vcpu1  TOTAL")), "{text}");
+        assert!(
+            text.lines()
+                .next()
+                .is_some_and(|h| h.trim_start().starts_with("vcpu0  vcpu1  TOTAL")),
+            "{text}"
+        );
         assert_eq!(row(&text, "wfi"), ["wfi", "100", "40", "140"]);
         assert_eq!(row(&text, "mmio-hvc0"), ["mmio-hvc0", "5", "1", "6"]);
         assert_eq!(row(&text, "mmio-hwrng"), ["mmio-hwrng", "0", "0", "0"]);
@@ -410,8 +479,10 @@ mod tests {
     fn errors_add_device_errors() {
         let mut broken = device(1, "hwrng", "rng");
         broken.guest_errors = 4;
-        let mut stats = VmVcpuStats::default();
-        stats.aborts_injected = 2;
+        let stats = VmVcpuStats {
+            aborts_injected: 2,
+            ..Default::default()
+        };
         let text = vcpus_text(&[stats], &[broken]);
         assert_eq!(row(&text, "aborts injected"), ["aborts injected", "2", "2"]);
         assert_eq!(row(&text, "virtio guest errors"), ["virtio guest errors", "-", "4"]);
@@ -434,9 +505,15 @@ mod tests {
         disk.guest_errors = 1;
         let text = devices_text(&[disk]);
         assert!(text.starts_with("DEVICE  KIND   DISK  NOTIFY"), "{text}");
-        assert!(text.contains("vda     block  data") && text.ends_with("1  needs-reset\n"), "{text}");
+        assert!(
+            text.contains("vda     block  data") && text.ends_with("1  needs-reset\n"),
+            "{text}"
+        );
         let whole = report(&[VmVcpuStats::default()], &[]);
-        assert!(whole.ends_with("no devices yet (they exist once the VM has started)\n"), "{whole}");
+        assert!(
+            whole.ends_with("no devices yet (they exist once the VM has started)\n"),
+            "{whole}"
+        );
         assert_eq!(seconds(12_345_678_901), "12.34");
         assert_eq!(vcpu_power_name(VCPU_POWER_PENDING), "starting");
         assert_eq!(core::mem::size_of::<VmVcpuStats>(), 384 - 16);

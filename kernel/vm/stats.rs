@@ -116,7 +116,13 @@ impl VcpuCounters {
     /// Zero (the VM starts; no vCPU thread runs).
     pub fn reset(&self) {
         let all = self.exits.iter().chain(&self.virtio_exits);
-        for counter in all.chain([&self.aborts_injected, &self.undefs_injected, &self.unhandled, &self.tid, &self.final_cpu_time_ns]) {
+        for counter in all.chain([
+            &self.aborts_injected,
+            &self.undefs_injected,
+            &self.unhandled,
+            &self.tid,
+            &self.final_cpu_time_ns,
+        ]) {
             counter.store(0, Ordering::Relaxed);
         }
     }
@@ -133,7 +139,15 @@ pub fn exits_by_class(vm: &Vm) -> Vec<(&'static str, u64)> {
     vmstats::EXIT_CLASS_NAMES
         .iter()
         .enumerate()
-        .map(|(class, name)| (*name, vm.vcpus.iter().map(|s| s.counters.exits[class].load(Ordering::Relaxed)).sum()))
+        .map(|(class, name)| {
+            (
+                *name,
+                vm.vcpus
+                    .iter()
+                    .map(|s| s.counters.exits[class].load(Ordering::Relaxed))
+                    .sum(),
+            )
+        })
         .collect()
 }
 
@@ -174,7 +188,9 @@ pub fn keep_last_run(vm: &Vm, running: &Running) {
     let devices = devices_of(running);
     let injections = {
         let devices = running.devices.lock();
-        (0..vm.vcpus.len()).map(|index| devices.vgic.injections(index).to_vec()).collect()
+        (0..vm.vcpus.len())
+            .map(|index| devices.vgic.injections(index).to_vec())
+            .collect()
     };
     *vm.last_run.lock() = LastRun { injections, devices };
 }

@@ -2,7 +2,9 @@
 //! the other exits by their kind.
 
 use super::Exit;
-use crate::layout::{GICD_BASE, GICD_SIZE, GICR_BASE, GICR_STRIDE, UART_BASE, UART_SIZE, VIRTIO_BASE, VIRTIO_SLOTS, VIRTIO_STRIDE};
+use crate::layout::{
+    GICD_BASE, GICD_SIZE, GICR_BASE, GICR_STRIDE, UART_BASE, UART_SIZE, VIRTIO_BASE, VIRTIO_SLOTS, VIRTIO_STRIDE,
+};
 
 /// The class of one exit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -11,7 +13,9 @@ pub enum ExitClass {
     MmioGicRedistributor,
     MmioUart,
     /// A virtio-mmio slot that holds a device.
-    MmioVirtio { slot: u32 },
+    MmioVirtio {
+        slot: u32,
+    },
     /// Anything else: unmapped IPAs, empty virtio slots, redistributors of vCPUs the VM
     /// does not have.
     MmioOther,
@@ -70,21 +74,50 @@ mod tests {
     use crate::exit::MmioAccess;
 
     fn at(ipa: u64) -> Exit {
-        Exit::Mmio(MmioAccess { ipa, width: AccessWidth::Word, write: false, register: 0, sign_extend: false, sixty_four: false })
+        Exit::Mmio(MmioAccess {
+            ipa,
+            width: AccessWidth::Word,
+            write: false,
+            register: 0,
+            sign_extend: false,
+            sixty_four: false,
+        })
     }
 
     #[test]
     fn mmio_by_device() {
         let slots = |slot: u32| slot < 2 || slot == 6;
-        assert_eq!(classify(&at(GICD_BASE + 0x100), 2, slots), ExitClass::MmioGicDistributor);
-        assert_eq!(classify(&at(GICR_BASE + GICR_STRIDE + 0x10), 2, slots), ExitClass::MmioGicRedistributor);
+        assert_eq!(
+            classify(&at(GICD_BASE + 0x100), 2, slots),
+            ExitClass::MmioGicDistributor
+        );
+        assert_eq!(
+            classify(&at(GICR_BASE + GICR_STRIDE + 0x10), 2, slots),
+            ExitClass::MmioGicRedistributor
+        );
         // The redistributor of a third vCPU the VM does not have.
-        assert_eq!(classify(&at(GICR_BASE + 2 * GICR_STRIDE), 2, slots), ExitClass::MmioOther);
+        assert_eq!(
+            classify(&at(GICR_BASE + 2 * GICR_STRIDE), 2, slots),
+            ExitClass::MmioOther
+        );
         assert_eq!(classify(&at(UART_BASE + 0x18), 1, slots), ExitClass::MmioUart);
-        assert_eq!(classify(&at(VIRTIO_BASE + 0x70), 1, slots), ExitClass::MmioVirtio { slot: 0 });
-        assert_eq!(classify(&at(VIRTIO_BASE + 6 * VIRTIO_STRIDE + 0x50), 1, slots), ExitClass::MmioVirtio { slot: 6 });
-        assert_eq!(classify(&at(VIRTIO_BASE + 3 * VIRTIO_STRIDE), 1, slots), ExitClass::MmioOther, "empty slot");
-        assert_eq!(classify(&at(VIRTIO_BASE + VIRTIO_SLOTS * VIRTIO_STRIDE), 1, |_| true), ExitClass::MmioOther);
+        assert_eq!(
+            classify(&at(VIRTIO_BASE + 0x70), 1, slots),
+            ExitClass::MmioVirtio { slot: 0 }
+        );
+        assert_eq!(
+            classify(&at(VIRTIO_BASE + 6 * VIRTIO_STRIDE + 0x50), 1, slots),
+            ExitClass::MmioVirtio { slot: 6 }
+        );
+        assert_eq!(
+            classify(&at(VIRTIO_BASE + 3 * VIRTIO_STRIDE), 1, slots),
+            ExitClass::MmioOther,
+            "empty slot"
+        );
+        assert_eq!(
+            classify(&at(VIRTIO_BASE + VIRTIO_SLOTS * VIRTIO_STRIDE), 1, |_| true),
+            ExitClass::MmioOther
+        );
         assert_eq!(classify(&at(0x1000), 1, slots), ExitClass::MmioOther);
         assert_eq!(classify(&at(u64::MAX), 8, |_| true), ExitClass::MmioOther);
     }
@@ -97,6 +130,9 @@ mod tests {
         assert_eq!(classify(&Exit::Hvc { imm: 0 }, 1, none), ExitClass::Hvc);
         assert_eq!(classify(&Exit::Smc { imm: 0 }, 1, none), ExitClass::Smc);
         assert_eq!(classify(&Exit::FpSimdTrap, 1, none), ExitClass::Other);
-        assert_eq!(classify(&Exit::InstructionAbort { ipa: 0, esr: 0 }, 1, none), ExitClass::Other);
+        assert_eq!(
+            classify(&Exit::InstructionAbort { ipa: 0, esr: 0 }, 1, none),
+            ExitClass::Other
+        );
     }
 }

@@ -12,7 +12,10 @@ const TIMEOUT: &str = "300";
 
 /// Types `text` at the guest's prompt.
 const fn at_guest_prompt(text: &'static str) -> crate::typing::Step {
-    TypeAfter { wait_for: GUEST_PROMPT, text }
+    TypeAfter {
+        wait_for: GUEST_PROMPT,
+        text,
+    }
 }
 
 /// What comes right before `vm stats obs` while the guest runs (the first `vm stats obs`
@@ -21,7 +24,12 @@ const STATS: &str = "[detached from obs]";
 
 /// A counter row after `after` whose total is at least `at_least`.
 const fn counter(after: &'static str, cell: &'static str, at_least: f64) -> Expect {
-    Expect::Row { after, cell, with: &[], at_least: Some(at_least) }
+    Expect::Row {
+        after,
+        cell,
+        with: &[],
+        at_least: Some(at_least),
+    }
 }
 
 pub const OBSERVE_CASES: &[Case] = &[Case {
@@ -37,7 +45,10 @@ pub const OBSERVE_CASES: &[Case] = &[Case {
         at_guest_prompt("dd if=/dev/vda of=/dev/null bs=64k\n"),
         at_guest_prompt("head -c 256 /dev/hwrng | wc -c\n"),
         at_guest_prompt("wget -q -O - http://10.0.3.1/status.txt\n"),
-        TypeAfter { wait_for: GUEST_PROMPT, text: "\x1d" },
+        TypeAfter {
+            wait_for: GUEST_PROMPT,
+            text: "\x1d",
+        },
         Type("vm stats obs\n"),
         Type("top -n 1\n"),
         Type("vm kill obs\n"),
@@ -94,12 +105,32 @@ pub const OBSERVE_CASES: &[Case] = &[Case {
         counter(STATS, "vda", 1.0),
         counter(STATS, "eth0", 1.0),
         // Nothing went wrong.
-        Expect::Row { after: STATS, cell: "unhandled exits", with: &["0"], at_least: None },
-        Expect::Row { after: STATS, cell: "virtio guest errors", with: &["0"], at_least: None },
+        Expect::Row {
+            after: STATS,
+            cell: "unhandled exits",
+            with: &["0"],
+            at_least: None,
+        },
+        Expect::Row {
+            after: STATS,
+            cell: "virtio guest errors",
+            with: &["0"],
+            at_least: None,
+        },
         // The device table: the disk's requests and bytes.
-        Expect::Row { after: "DEVICE  KIND", cell: "vda", with: &["block", "obs", "ok"], at_least: None },
+        Expect::Row {
+            after: "DEVICE  KIND",
+            cell: "vda",
+            with: &["block", "obs", "ok"],
+            at_least: None,
+        },
         // top lists the vCPU thread with its VM.
-        Expect::Row { after: "keel> top -n 1", cell: "vm-obs/0", with: &["vcpu", "obs"], at_least: None },
+        Expect::Row {
+            after: "keel> top -n 1",
+            cell: "vm-obs/0",
+            with: &["vcpu", "obs"],
+            at_least: None,
+        },
         // The status page, fetched by the guest, has the same counters.
         counter("wget -q -O - http://10.0.3.1/status.txt", "mmio-vda", 1.0),
         counter("wget -q -O - http://10.0.3.1/status.txt", "wfi", 1.0),

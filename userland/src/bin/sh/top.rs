@@ -21,10 +21,14 @@ pub const USAGE: &str = "usage: top [-n COUNT] [-d SECONDS]";
 
 /// Parses `top`'s arguments: `-n COUNT` (1 to 10000), `-d SECONDS` (0.1 to 60, decimals).
 pub fn parse_args(args: &[String]) -> Result<TopArgs, String> {
-    let mut parsed = TopArgs { frames: None, delay: Duration::from_secs(1) };
+    let mut parsed = TopArgs {
+        frames: None,
+        delay: Duration::from_secs(1),
+    };
     let mut words = args.iter();
     while let Some(word) = words.next() {
-        let value = |name: &str, value: Option<&String>| value.cloned().ok_or(format!("{name} needs a value ({USAGE})"));
+        let value =
+            |name: &str, value: Option<&String>| value.cloned().ok_or(format!("{name} needs a value ({USAGE})"));
         match word.as_str() {
             "-n" => {
                 let text = value("-n", words.next())?;
@@ -54,9 +58,15 @@ fn parse_seconds(text: &str) -> Option<Duration> {
         return None;
     }
     let whole: u64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
-    let millis = fraction.bytes().chain(core::iter::repeat(b'0')).take(3).fold(0u64, |n, b| n * 10 + u64::from(b - b'0'));
+    let millis = fraction
+        .bytes()
+        .chain(core::iter::repeat(b'0'))
+        .take(3)
+        .fold(0u64, |n, b| n * 10 + u64::from(b - b'0'));
     let delay = Duration::from_millis(whole * 1000 + millis);
-    (Duration::from_millis(100)..=Duration::from_secs(60)).contains(&delay).then_some(delay)
+    (Duration::from_millis(100)..=Duration::from_secs(60))
+        .contains(&delay)
+        .then_some(delay)
 }
 
 /// What the kernel reported at one moment.
@@ -80,7 +90,9 @@ pub fn vm_of(thread: &ThreadInfo) -> Option<&str> {
 
 /// Tenths of a percent of `part` in `whole` (0 when `whole` is 0).
 fn per_mille(part: u64, whole: u64) -> u64 {
-    (u128::from(part) * 1000).checked_div(u128::from(whole)).map_or(0, |v| v.min(u128::from(u64::MAX)) as u64)
+    (u128::from(part) * 1000)
+        .checked_div(u128::from(whole))
+        .map_or(0, |v| v.min(u128::from(u64::MAX)) as u64)
 }
 
 fn percent(per_mille: u64) -> String {
@@ -90,7 +102,11 @@ fn percent(per_mille: u64) -> String {
 /// A thread's CPU use between two samples, in tenths of a percent of one CPU. A thread
 /// missing from `before` started meanwhile: all its time is from the interval.
 pub fn cpu_use(before: &Sample, now: &Sample, thread: &ThreadInfo) -> u64 {
-    let earlier = before.threads.iter().find(|t| t.tid == thread.tid).map_or(0, |t| t.cpu_time_ns);
+    let earlier = before
+        .threads
+        .iter()
+        .find(|t| t.tid == thread.tid)
+        .map_or(0, |t| t.cpu_time_ns);
     let used = thread.cpu_time_ns.saturating_sub(earlier);
     per_mille(used, now.at_ns.saturating_sub(before.at_ns))
 }
@@ -168,9 +184,17 @@ pub fn frame(before: &Sample, now: &Sample) -> String {
         .iter()
         .map(|(used, t)| {
             [
-                if t.kind == abi::KIND_USER { t.pid.to_string() } else { "-".into() },
+                if t.kind == abi::KIND_USER {
+                    t.pid.to_string()
+                } else {
+                    "-".into()
+                },
                 t.tid.to_string(),
-                if t.name().is_empty() { "?".into() } else { t.name().into() },
+                if t.name().is_empty() {
+                    "?".into()
+                } else {
+                    t.name().into()
+                },
                 kind(t.kind).into(),
                 vm_of(t).unwrap_or("-").into(),
                 state(t.state).into(),
@@ -193,9 +217,6 @@ pub fn ends(byte: u8) -> bool {
     matches!(byte, b'q' | b'Q' | 0x03)
 }
 
-/// Clears the terminal and puts the cursor home.
-pub const CLEAR: &str = "\x1b[H\x1b[2J";
-
 #[cfg(target_os = "none")]
 pub use commands::run;
 
@@ -209,6 +230,9 @@ mod commands {
     use core::time::Duration;
     use keel_userland::abi::{CpuInfo, Error, ThreadInfo};
     use keel_userland::{eprintln, print, sys};
+
+    /// Clears the terminal and puts the cursor home.
+    const CLEAR: &str = "\x1b[H\x1b[2J";
 
     /// Fills a list from a `*_list` call, growing the buffer until everything fits.
     fn list<T: Copy + Default>(call: fn(&mut [T]) -> Result<usize, Error>) -> Result<Vec<T>, Error> {
@@ -278,7 +302,7 @@ mod commands {
                 }
             };
             match frames {
-                None => print!("{}{}", super::CLEAR, super::frame(&before, &now)),
+                None => print!("{}{}", CLEAR, super::frame(&before, &now)),
                 Some(_) if shown > 0 => print!("\n{}", super::frame(&before, &now)),
                 Some(_) => print!("{}", super::frame(&before, &now)),
             }
@@ -314,13 +338,28 @@ mod tests {
 
     #[test]
     fn arguments() {
-        assert_eq!(parse_args(&[]), Ok(TopArgs { frames: None, delay: Duration::from_secs(1) }));
+        assert_eq!(
+            parse_args(&[]),
+            Ok(TopArgs {
+                frames: None,
+                delay: Duration::from_secs(1)
+            })
+        );
         assert_eq!(
             parse_args(&words(&["-n", "1", "-d", "0.5"])),
-            Ok(TopArgs { frames: Some(1), delay: Duration::from_millis(500) })
+            Ok(TopArgs {
+                frames: Some(1),
+                delay: Duration::from_millis(500)
+            })
         );
-        assert_eq!(parse_args(&words(&["-d", "2"])).map(|a| a.delay), Ok(Duration::from_secs(2)));
-        assert_eq!(parse_args(&words(&["-d", ".25"])).map(|a| a.delay), Ok(Duration::from_millis(250)));
+        assert_eq!(
+            parse_args(&words(&["-d", "2"])).map(|a| a.delay),
+            Ok(Duration::from_secs(2))
+        );
+        assert_eq!(
+            parse_args(&words(&["-d", ".25"])).map(|a| a.delay),
+            Ok(Duration::from_millis(250))
+        );
         assert!(parse_args(&words(&["-n", "0"])).is_err_and(|e| e.contains("-n: not a number from 1 to 10000: 0")));
         assert!(parse_args(&words(&["-n"])).is_err_and(|e| e.contains("-n needs a value")));
         for bad in ["0.05", "61", "1.2345", "x", ".", "-1", "1e3"] {
@@ -368,19 +407,41 @@ mod tests {
                 thread(12, abi::KIND_USER, "spin", 200),
             ],
             cpus: vec![cpu(0, 1250, 9750), cpu(1, 6000, 5000)],
-            mem: MemStats { usable_bytes: 100 << 20, free_bytes: 60 << 20, ..MemStats::default() },
+            mem: MemStats {
+                usable_bytes: 100 << 20,
+                free_bytes: 60 << 20,
+                ..MemStats::default()
+            },
         };
         let text = frame(&before, &now);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "top: up 11.00 s, every 1.00 s; cpu0 25%, cpu1 100%", "{text}");
-        assert_eq!(lines[1], "threads: 4 (1 running, 0 ready, 3 blocked); vCPUs: 1 of 1 VM(s)");
+        assert_eq!(
+            lines[1],
+            "threads: 4 (1 running, 0 ready, 3 blocked); vCPUs: 1 of 1 VM(s)"
+        );
         assert_eq!(lines[2], "memory: 40.0 MiB used, 60.0 MiB free");
-        assert!(lines[4].starts_with("PID  TID  NAME        KIND    VM     STATE    CPU%  TIME  CPU"), "{text}");
-        assert!(lines[5].starts_with("  -    8  vm-linux/0  vcpu    linux  running  75.0  4.75"), "{text}");
-        assert!(lines[6].starts_with(" 12   12  spin        user    -      blocked  20.0  0.20"), "{text}");
-        assert!(lines[7].starts_with("  3    3  sh          user    -      blocked   1.0  0.51"), "{text}");
+        assert!(
+            lines[4].starts_with("PID  TID  NAME        KIND    VM     STATE    CPU%  TIME  CPU"),
+            "{text}"
+        );
+        assert!(
+            lines[5].starts_with("  -    8  vm-linux/0  vcpu    linux  running  75.0  4.75"),
+            "{text}"
+        );
+        assert!(
+            lines[6].starts_with(" 12   12  spin        user    -      blocked  20.0  0.20"),
+            "{text}"
+        );
+        assert!(
+            lines[7].starts_with("  3    3  sh          user    -      blocked   1.0  0.51"),
+            "{text}"
+        );
         // The idle thread comes last, though it used the most.
-        assert!(lines[8].starts_with("  -    1  idle/0      kernel  -      blocked  90.0  9.90"), "{text}");
+        assert!(
+            lines[8].starts_with("  -    1  idle/0      kernel  -      blocked  90.0  9.90"),
+            "{text}"
+        );
         assert!(ends(b'q') && ends(0x03) && !ends(b'x'));
         // No time passed: no division by zero.
         assert!(frame(&now, &now).contains("0.0"));
