@@ -1,8 +1,8 @@
 //! A vCPU thread: enter the guest, handle each exit at EL2 in this thread, repeat.
 
 use super::machine::{self, Running, Vm, VCPU_OFF, VCPU_ON};
-use super::stats::VcpuCounters;
 use super::memory::Miss;
+use super::stats::VcpuCounters;
 use crate::arch::guest::{self, El1State, RawExit, VcpuContext, VgicCpuState};
 use crate::arch::{cpu, timer};
 use alloc::format;
