@@ -254,7 +254,7 @@ pub fn counter_rows(vcpus: &[VmVcpuStats], devices: &[VmDeviceStats]) -> Vec<Cou
     let virtqueue_errors: u64 = devices.iter().map(|d| d.guest_errors).sum();
     rows.push(CounterRow {
         group: "errors",
-        label: "virtio guest errors".into(),
+        label: "virtio errors".into(),
         per_vcpu: alloc::vec![0; vcpus.len()],
         total: virtqueue_errors,
     });
@@ -342,7 +342,7 @@ pub fn vcpus_text(vcpus: &[VmVcpuStats], devices: &[VmDeviceStats]) -> String {
     for counter in counter_rows(vcpus, devices) {
         let group = if counter.group == last_group { "" } else { counter.group };
         last_group = counter.group;
-        let cells = if counter.group == "errors" && counter.label == "virtio guest errors" {
+        let cells = if counter.group == "errors" && counter.label == "virtio errors" {
             counter.per_vcpu.iter().map(|_| String::from("-")).collect()
         } else {
             counter.per_vcpu.iter().map(u64::to_string).collect()
@@ -485,7 +485,7 @@ mod tests {
         };
         let text = vcpus_text(&[stats], &[broken]);
         assert_eq!(row(&text, "aborts injected"), ["aborts injected", "2", "2"]);
-        assert_eq!(row(&text, "virtio guest errors"), ["virtio guest errors", "-", "4"]);
+        assert_eq!(row(&text, "virtio errors"), ["virtio errors", "-", "4"]);
     }
 
     #[test]

@@ -120,7 +120,7 @@ pub const OBSERVE_CASES: &[Case] = &[Case {
         // The abort of the empty slot, and nothing else went wrong.
         counter(STATS, "aborts injected", 1.0),
         row(STATS, "unhandled exits", &["0"]),
-        row(STATS, "virtio guest errors", &["0"]),
+        row(STATS, "virtio errors", &["0"]),
         // The device table: the disk's requests and bytes.
         row("DEVICE  KIND", "vda", &["block", "obs", "ok"]),
         // top lists the vCPU threads with their VM.
