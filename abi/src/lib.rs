@@ -7,6 +7,11 @@
 #![cfg_attr(not(test), no_std)]
 #![forbid(unsafe_code)]
 
+extern crate alloc;
+
+pub mod vmstats;
+pub use vmstats::VmVcpuStats;
+
 /// System-call numbers (x8).
 pub mod call {
     /// `write(fd, ptr, len) -> bytes`: fd 1 and 2 are the console.
@@ -100,8 +105,8 @@ pub mod call {
     /// (`NotPermitted` while one does).
     pub const DISK_DELETE: u64 = 42;
     /// `vm_stats(name_ptr, name_len, ptr, max) -> total`: fills up to `max`
-    /// [`super::VmDeviceStats`], one per virtio device of a running VM (0 when it is not
-    /// running).
+    /// [`super::VmDeviceStats`], one per virtio device of a running VM (of its last run
+    /// when it is not running; 0 before its first start).
     pub const VM_STATS: u64 = 43;
 
     // The network: 50..=69.
@@ -123,6 +128,12 @@ pub mod call {
     /// `vm_net(name_ptr, name_len, on) -> 0`: whether the VM gets a virtio-net device on
     /// Keel's switch at its next start (`NotPermitted` while it runs).
     pub const VM_NET: u64 = 54;
+
+    // Observability: 60..=64.
+    /// `vm_vcpu_stats(name_ptr, name_len, ptr, max) -> total`: fills up to `max`
+    /// [`super::VmVcpuStats`], one per vCPU of the VM: its counters since the VM's last
+    /// start (exits by class, interrupts injected, errors) and its thread's CPU time.
+    pub const VM_VCPU_STATS: u64 = 60;
 
     // VM lifecycle: 65..=69.
     /// `vm_console_tail(name_ptr, name_len, buf, len) -> total`: the last

@@ -342,12 +342,18 @@ impl Net {
             .collect();
         let vms = crate::vm::registry::all()
             .iter()
-            .map(|vm| VmStatus {
-                name: vm.config.name.clone(),
-                state: keel_abi::vm_state_name(vm.state()),
-                vcpus: vm.config.vcpus,
-                mem_bytes: vm.config.mem_bytes,
-                uptime_ns: crate::vm::registry::uptime_ns(vm),
+            .map(|vm| {
+                // A VM never started has no counters to show.
+                let started = vm.state() != keel_abi::VM_CREATED;
+                VmStatus {
+                    name: vm.config.name.clone(),
+                    state: keel_abi::vm_state_name(vm.state()),
+                    vcpus: vm.config.vcpus,
+                    mem_bytes: vm.config.mem_bytes,
+                    uptime_ns: crate::vm::registry::uptime_ns(vm),
+                    vcpu_stats: if started { crate::vm::stats::vcpu_stats(vm) } else { Vec::new() },
+                    devices: if started { crate::vm::stats::device_stats(vm) } else { Vec::new() },
+                }
             })
             .collect();
         Status {
@@ -394,11 +400,12 @@ fn wan_dhcp(wan: &mut Wan) -> bool {
     }
 }
 
-/// The status page: `/` (HTML) and `/status.txt` (the text `net` prints).
+/// The status page: `/` (HTML) and `/status.txt` (the text `net` prints, then the VMs with
+/// their counters).
 fn page(request: &Request, status: &Status) -> Page {
     match request.path.as_str() {
         "/" | "/index.html" => (200, "text/html; charset=utf-8", super::status::render_html(status).into_bytes()),
-        "/status.txt" => (200, "text/plain; charset=utf-8", super::status::render_text(status).into_bytes()),
+        "/status.txt" => (200, "text/plain; charset=utf-8", super::status::render_status_text(status).into_bytes()),
         _ => (404, "text/plain; charset=utf-8", alloc::vec::Vec::from(&b"404 Not Found\n"[..])),
     }
 }

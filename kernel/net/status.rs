@@ -1,11 +1,14 @@
-//! What the network reports — interfaces, switch ports, forwards, leases, VMs — as a
-//! snapshot, rendered as text (the shell's `net`) and HTML (the status page).
+//! What the network reports — interfaces, switch ports, forwards, leases, VMs with their
+//! counters — as a snapshot, rendered as text (the shell's `net`, the status page's
+//! `/status.txt`) and HTML (the status page).
 
 use super::link::LinkCounters;
 use super::switch::{format_mac, Mac, PortInfo};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt::Write;
+use keel_abi::vmstats;
+use keel_abi::{VmDeviceStats, VmVcpuStats};
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
 
 /// One smoltcp interface.
@@ -39,6 +42,9 @@ pub struct VmStatus {
     pub vcpus: usize,
     pub mem_bytes: u64,
     pub uptime_ns: u64,
+    /// Counters of its vCPUs and devices (of the last run when it is not running).
+    pub vcpu_stats: Vec<VmVcpuStats>,
+    pub devices: Vec<VmDeviceStats>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -126,6 +132,26 @@ pub fn render_text(status: &Status) -> String {
     out
 }
 
+/// One VM's line and counters, as `vm stats` prints them.
+pub fn vm_text(vm: &VmStatus, out: &mut String) {
+    let uptime = if vm.uptime_ns == 0 { String::from("-") } else { vmstats::seconds(vm.uptime_ns) };
+    let _ = writeln!(out, "vm {}: {}, up {} s, {} vCPU(s), {}M", vm.name, vm.state, uptime, vm.vcpus, vm.mem_bytes >> 20);
+    if !vm.vcpu_stats.is_empty() {
+        out.push_str(&vmstats::report(&vm.vcpu_stats, &vm.devices));
+    }
+}
+
+/// The status page's `/status.txt`: what `net` prints, then every VM with its counters.
+pub fn render_status_text(status: &Status) -> String {
+    let mut out = alloc::format!("keel: up {} s\n\n", seconds(status.uptime_ns));
+    out.push_str(&render_text(status));
+    for vm in &status.vms {
+        out.push('\n');
+        vm_text(vm, &mut out);
+    }
+    out
+}
+
 /// `text` with HTML's special characters escaped.
 pub fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
@@ -162,6 +188,53 @@ fn table(out: &mut String, title: &str, head: &[&str], rows: &[Vec<String>]) {
     out.push_str("</table>\n");
 }
 
+/// One VM's counters: vCPUs (state, thread, CPU time), exits by class, interrupts and
+/// errors (a column per vCPU and the total), then its devices.
+fn vm_html(out: &mut String, vm: &VmStatus) {
+    let mut head: Vec<String> = alloc::vec![String::from("counter")];
+    head.extend(vm.vcpu_stats.iter().map(|v| alloc::format!("vcpu{}", v.index)));
+    head.push(String::from("total"));
+    let head: Vec<&str> = head.iter().map(String::as_str).collect();
+    let cpu: u64 = vm.vcpu_stats.iter().map(|v| v.cpu_time_ns).sum();
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut state = alloc::vec![String::from("state")];
+    state.extend(vm.vcpu_stats.iter().map(|v| String::from(vmstats::vcpu_power_name(v.power))));
+    state.push(String::new());
+    rows.push(state);
+    let mut time = alloc::vec![String::from("cpu time (s)")];
+    time.extend(vm.vcpu_stats.iter().map(|v| vmstats::seconds(v.cpu_time_ns)));
+    time.push(vmstats::seconds(cpu));
+    rows.push(time);
+    for counter in vmstats::counter_rows(&vm.vcpu_stats, &vm.devices) {
+        let mut row = alloc::vec![alloc::format!("{} {}", counter.group, counter.label)];
+        row.extend(counter.per_vcpu.iter().map(|n| alloc::format!("{n}")));
+        row.push(alloc::format!("{}", counter.total));
+        rows.push(row);
+    }
+    table(out, &alloc::format!("VM {}: vCPUs, exits, interrupts, errors", vm.name), &head, &rows);
+    let devices: Vec<Vec<String>> = vm
+        .devices
+        .iter()
+        .map(|d| {
+            alloc::vec![
+                String::from(keel_abi::field_text(&d.guest_name)),
+                String::from(keel_abi::field_text(&d.kind)),
+                String::from(keel_abi::field_text(&d.detail)),
+                alloc::format!("{}", d.notifications),
+                alloc::format!("{}", d.chains),
+                alloc::format!("{}", d.interrupts),
+                alloc::format!("{}", d.requests),
+                alloc::format!("{}", d.bytes_in),
+                alloc::format!("{}", d.bytes_out),
+                alloc::format!("{}", d.guest_errors),
+                String::from(if d.needs_reset != 0 { "needs-reset" } else { "ok" })
+            ]
+        })
+        .collect();
+    let head = ["device", "kind", "disk", "notify", "chains", "irqs", "requests", "bytes in", "bytes out", "errors", "state"];
+    table(out, &alloc::format!("VM {}: virtio devices", vm.name), &head, &devices);
+}
+
 /// The status page.
 pub fn render_html(status: &Status) -> String {
     let mut out = String::from(
@@ -185,6 +258,9 @@ pub fn render_html(status: &Status) -> String {
         })
         .collect();
     table(&mut out, "VMs", &["name", "state", "vCPUs", "memory", "uptime (s)"], &vms);
+    for vm in status.vms.iter().filter(|vm| !vm.vcpu_stats.is_empty()) {
+        vm_html(&mut out, vm);
+    }
     let interfaces: Vec<Vec<String>> = status
         .interfaces
         .iter()
@@ -245,6 +321,16 @@ mod tests {
     use super::*;
     use crate::net::switch::{PortCounters, PortId};
 
+    fn sample_vcpu() -> VmVcpuStats {
+        let mut vcpu = VmVcpuStats { power: vmstats::VCPU_POWER_ON, tid: 9, cpu_time_ns: 2_250_000_000, ..Default::default() };
+        vcpu.exits[vmstats::EXIT_WFI] = 40;
+        vcpu.exits[vmstats::EXIT_MMIO_VIRTIO] = 6;
+        vcpu.virtio_exits[1] = 6;
+        vcpu.irqs[vmstats::IRQ_VIRTIO] = 5;
+        vcpu.virtio_irqs[1] = 5;
+        vcpu
+    }
+
     fn sample() -> Status {
         Status {
             uptime_ns: 12_345_000_000,
@@ -280,7 +366,16 @@ mod tests {
                 state: "running",
                 vcpus: 2,
                 mem_bytes: 256 << 20,
-                uptime_ns: 3_000_000_000
+                uptime_ns: 3_000_000_000,
+                vcpu_stats: alloc::vec![sample_vcpu()],
+                devices: alloc::vec![VmDeviceStats {
+                    slot: 1,
+                    kind: keel_abi::small_field("rng"),
+                    guest_name: keel_abi::small_field("hwrng"),
+                    requests: 5,
+                    bytes_in: 320,
+                    ..VmDeviceStats::default()
+                }],
             }],
         }
     }
@@ -299,12 +394,34 @@ mod tests {
     }
 
     #[test]
+    fn status_text_has_the_vms_counters() {
+        let text = render_status_text(&sample());
+        assert!(text.starts_with("keel: up 12.3 s\n\nINTERFACE"), "{text}");
+        assert!(text.contains("vm linux: running, up 3.00 s, 2 vCPU(s), 256M\n"), "{text}");
+        let row = |label: &str| text.lines().find(|l| l.split("  ").any(|c| c.trim() == label)).map(|l| l.split_whitespace().collect::<Vec<_>>());
+        assert_eq!(row("wfi"), Some(alloc::vec!["wfi", "40", "40"]), "{text}");
+        assert_eq!(row("mmio-hwrng"), Some(alloc::vec!["mmio-hwrng", "6", "6"]), "{text}");
+        assert!(text.contains("hwrng   rng"), "{text}");
+        // `net` shows no VM counters.
+        assert!(!render_text(&sample()).contains("mmio-hwrng"));
+        let stopped = VmStatus { vcpu_stats: Vec::new(), devices: Vec::new(), state: "created", uptime_ns: 0, ..sample().vms[0].clone() };
+        let mut out = String::new();
+        vm_text(&stopped, &mut out);
+        assert_eq!(out, "vm linux: created, up - s, 2 vCPU(s), 256M\n");
+    }
+
+    #[test]
     fn html_escapes_and_shows_vms() {
         let html = render_html(&sample());
         assert!(html.contains("<td>vm-&lt;evil&gt;</td>"), "{html}");
         assert!(!html.contains("<evil>"));
         assert!(html.contains("<td>linux</td><td>running</td><td>2</td><td>256M</td><td>3.0</td>"), "{html}");
         assert!(html.contains("<p>up 12.3 s</p>"));
+        assert!(html.contains("<h2>VM linux: vCPUs, exits, interrupts, errors</h2>"), "{html}");
+        assert!(html.contains("<tr><td>cpu time (s)</td><td>2.25</td><td>2.25</td></tr>"), "{html}");
+        assert!(html.contains("<tr><td>exits wfi</td><td>40</td><td>40</td></tr>"), "{html}");
+        assert!(html.contains("<tr><td>irqs hwrng</td><td>5</td><td>5</td></tr>"), "{html}");
+        assert!(html.contains("<td>hwrng</td><td>rng</td><td></td><td>0</td><td>0</td><td>0</td><td>5</td><td>320</td>"), "{html}");
         assert!(html.contains("<td>10.0.2.15/24</td>"));
         assert!(html.ends_with("</body></html>\n"));
         assert_eq!(escape("a&b\"'"), "a&amp;b&quot;&#39;");

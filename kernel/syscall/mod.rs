@@ -75,6 +75,7 @@ fn handle(process: &Arc<Process>, number: u64, a: [u64; 6]) -> Result<u64, Error
         call::DISK_DELETE => vm::by_name(process, a[0], a[1], crate::disk::store::delete),
         call::VM_STATS => vm::stats(process, a),
         call::VM_GUEST_ERRORS => vm::guest_errors(process, a[0], a[1], a[2]),
+        call::VM_VCPU_STATS => vm::vcpu_stats(process, a),
         call::NET_STATUS => net::status(process, a[0], a[1], a[2]),
         call::NET_FORWARD_ADD => net::forward_add(a[0], a[1], a[2]),
         call::NET_FORWARD_DEL => net::forward_del(a[0]),

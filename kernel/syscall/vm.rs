@@ -80,27 +80,14 @@ pub fn disk_list(process: &Process, ptr: u64, max: u64, space_ptr: u64) -> Resul
 /// `vm_stats(name_ptr, name_len, ptr, max)`.
 pub fn stats(process: &Process, a: [u64; 6]) -> Result<u64, Error> {
     let vm = registry::get(&name(process, a[0], a[1])?).ok_or(Error::NotFound)?;
-    let running = vm.running.lock().clone();
-    let Some(running) = running else { return Ok(0) };
-    let stats: Vec<keel_abi::VmDeviceStats> = crate::vm::virtio::stats(&running)
-        .iter()
-        .map(|device| keel_abi::VmDeviceStats {
-            slot: device.slot,
-            needs_reset: u32::from(device.needs_reset),
-            kind: keel_abi::small_field(device.kind),
-            guest_name: keel_abi::small_field(device.guest_name),
-            detail: keel_abi::name_field(&device.detail),
-            notifications: device.counters.notifications,
-            chains: device.counters.chains,
-            interrupts: device.counters.interrupts,
-            guest_errors: device.counters.guest_errors,
-            resets: device.counters.resets,
-            requests: device.requests,
-            bytes_in: device.bytes_in,
-            bytes_out: device.bytes_out,
-        })
-        .collect();
-    drop(running);
+    let stats = crate::vm::stats::device_stats(&vm);
+    write_array(process, a[2], a[3], &stats)
+}
+
+/// `vm_vcpu_stats(name_ptr, name_len, ptr, max)`.
+pub fn vcpu_stats(process: &Process, a: [u64; 6]) -> Result<u64, Error> {
+    let vm = registry::get(&name(process, a[0], a[1])?).ok_or(Error::NotFound)?;
+    let stats = crate::vm::stats::vcpu_stats(&vm);
     write_array(process, a[2], a[3], &stats)
 }
 
@@ -162,7 +149,7 @@ pub fn list(process: &Process, ptr: u64, max: u64) -> Result<u64, Error> {
             vcpus: vm.config.vcpus as u32,
             mem_bytes: vm.config.mem_bytes,
             uptime_ns: registry::uptime_ns(vm),
-            exits: vm.exits.load(core::sync::atomic::Ordering::Relaxed),
+            exits: crate::vm::stats::total_exits(vm),
             vmid: u32::from(vm.vmid),
             reserved: 0,
         })

@@ -9,7 +9,7 @@ use alloc::collections::VecDeque;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, Ordering};
 use keel_abi::Error;
 use keel_vmm::bus::{InterruptSink, MmioBus};
 use keel_vmm::guest_error::GuestErrors;
@@ -40,47 +40,6 @@ pub struct DiskConfig {
     pub read_only: bool,
 }
 
-/// Exits of one VM by class.
-#[derive(Default)]
-pub struct ExitCounts {
-    pub mmio_gic: AtomicU64,
-    pub mmio_uart: AtomicU64,
-    pub mmio_other: AtomicU64,
-    pub sysreg: AtomicU64,
-    pub wfi: AtomicU64,
-    pub wfe: AtomicU64,
-    pub hvc: AtomicU64,
-    pub irq: AtomicU64,
-    pub other: AtomicU64,
-}
-
-impl ExitCounts {
-    pub fn count(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
-    }
-
-    pub fn reset(&self) {
-        for counter in self.all() {
-            counter.1.store(0, Ordering::Relaxed);
-        }
-    }
-
-    /// (class name, counter) pairs, for reports.
-    pub fn all(&self) -> [(&'static str, &AtomicU64); 9] {
-        [
-            ("mmio-gic", &self.mmio_gic),
-            ("mmio-uart", &self.mmio_uart),
-            ("mmio-other", &self.mmio_other),
-            ("sysreg", &self.sysreg),
-            ("wfi", &self.wfi),
-            ("wfe", &self.wfe),
-            ("hvc", &self.hvc),
-            ("irq", &self.irq),
-            ("other", &self.other),
-        ]
-    }
-}
-
 /// Guest console output kept while nobody reads it.
 const CONSOLE_KEEP: usize = 64 * 1024;
 
@@ -109,6 +68,8 @@ pub struct VcpuSlot {
     pub start: IrqSpinlock<(u64, u64)>,
     /// The vCPU's thread while it was last started (joined by `vm kill`).
     pub thread: IrqSpinlock<Option<Arc<crate::sched::thread::Thread>>>,
+    /// Exits, injected exceptions and CPU time since the VM's last start.
+    pub counters: super::stats::VcpuCounters,
 }
 
 /// A VM while it runs: memory, tables, devices.
@@ -152,9 +113,6 @@ pub struct Vm {
     /// Guest output is in `console` that readers were not woken for yet (see
     /// [`Vm::console_output`]).
     console_unannounced: AtomicBool,
-    pub exits: AtomicU64,
-    /// Exits by class since the last start.
-    pub exit_counts: ExitCounts,
     /// Errors the guest provoked since the last start (`vmm::guest_error`).
     pub guest_errors: GuestErrors,
     /// vCPU threads still running.
@@ -162,6 +120,8 @@ pub struct Vm {
     /// Device tasks still running, and where the last one says it has ended.
     pub device_tasks: AtomicU32,
     pub device_tasks_done: WaitQueue,
+    /// Interrupt and device counters of the last run, kept when it stopped.
+    pub last_run: IrqSpinlock<super::stats::LastRun>,
     /// Whether the next start gives the guest a NIC on the switch (from `config.net`;
     /// changed by `vm_net` while the VM is not running).
     pub net: AtomicBool,
@@ -177,6 +137,7 @@ impl Vm {
                 wake: WaitQueue::new(),
                 start: IrqSpinlock::new((0, 0)),
                 thread: IrqSpinlock::new(None),
+                counters: Default::default(),
             })
             .collect();
         Self {
@@ -193,11 +154,10 @@ impl Vm {
             console_tail: IrqSpinlock::new(VecDeque::new()),
             console_readers: WaitQueue::new(),
             console_unannounced: AtomicBool::new(false),
-            exits: AtomicU64::new(0),
-            exit_counts: ExitCounts::default(),
             guest_errors: GuestErrors::default(),
             live_vcpus: AtomicU32::new(0),
             net: AtomicBool::new(net),
+            last_run: IrqSpinlock::new(Default::default()),
             device_tasks: AtomicU32::new(0),
             device_tasks_done: WaitQueue::new(),
         }

@@ -3,6 +3,7 @@
 pub mod machine;
 pub mod memory;
 pub mod registry;
+pub mod stats;
 pub mod test_guest;
 pub mod vcpu;
 pub mod virtio;

@@ -156,9 +156,11 @@ fn start_prepared(vm: &Arc<Vm>, console: Console) -> Result<(), Error> {
         }
         vm.stopping.store(false, Ordering::Release);
         vm.stop_reason.store(keel_abi::VM_STOPPED, Ordering::Release);
-        vm.exits.store(0, Ordering::Relaxed);
-        vm.exit_counts.reset();
         vm.guest_errors.reset();
+        for slot in &vm.vcpus {
+            slot.counters.reset();
+        }
+        *vm.last_run.lock() = Default::default();
         if console == Console::Fresh {
             vm.console.lock().clear();
             vm.console_tail.lock().clear();
@@ -255,6 +257,10 @@ pub fn vcpu_left(vm: &Vm) {
     if ended.is_err() {
         log::warn!("vm {}: device tasks still running after {} s", vm.config.name, DEVICE_TASKS_WAIT_NS / 1_000_000_000);
     }
+    let running = vm.running.lock().clone();
+    if let Some(running) = running {
+        super::stats::keep_last_run(vm, &running);
+    }
     let running = vm.running.lock().take();
     if let Some(running) = running {
         let seconds = crate::arch::timer::now_ns().saturating_sub(running.started_ns) / 1_000_000;
@@ -264,10 +270,10 @@ pub fn vcpu_left(vm: &Vm) {
             keel_abi::vm_state_name(final_state),
             seconds / 1000,
             seconds % 1000,
-            vm.exits.load(Ordering::Relaxed)
+            super::stats::total_exits(vm)
         );
-        for (class, count) in vm.exit_counts.all() {
-            report.push_str(&alloc::format!(" {class} {}", count.load(Ordering::Relaxed)));
+        for (class, count) in super::stats::exits_by_class(vm) {
+            report.push_str(&alloc::format!(" {class} {count}"));
         }
         let errors = vm.guest_errors.total();
         if errors > 0 {

@@ -1,7 +1,8 @@
 //! A vCPU thread: enter the guest, handle each exit at EL2 in this thread, repeat.
 
-use super::machine::{self, ExitCounts, Running, Vm, VCPU_OFF, VCPU_ON};
+use super::machine::{self, Running, Vm, VCPU_OFF, VCPU_ON};
 use super::memory::Miss;
+use super::stats::VcpuCounters;
 use crate::arch::guest::{self, El1State, RawExit, VcpuContext, VgicCpuState};
 use crate::arch::{cpu, timer};
 use alloc::format;
@@ -84,6 +85,8 @@ pub fn run_vcpu(vm: Arc<Vm>, running: Arc<Running>, index: usize) {
     vcpu.regs.pc = entry;
     vcpu.regs.x[0] = context;
     vcpu.regs.pstate = PSTATE_EL1H_MASKED;
+    let thread = crate::sched::current();
+    slot.counters.thread_started(thread.as_ref().map_or(0, |t| t.id));
     slot.power.store(VCPU_ON, Ordering::Release);
     let lr_count = guest::list_register_count();
     let cntvoff = running.hardware.cntvoff;
@@ -102,7 +105,6 @@ pub fn run_vcpu(vm: Arc<Vm>, running: Arc<Running>, index: usize) {
         slot.in_guest_on.store(cpu::current().index as i64, Ordering::Release);
         let raw = guest::run(&mut vcpu, &running.hardware);
         slot.in_guest_on.store(-1, Ordering::Release);
-        vm.exits.fetch_add(1, Ordering::Relaxed);
         {
             let mut devices = running.devices.lock();
             devices.vgic.sync_list_registers(index, &mut vcpu.vgic.lrs[..lr_count]);
@@ -114,6 +116,7 @@ pub fn run_vcpu(vm: Arc<Vm>, running: Arc<Running>, index: usize) {
         }
     }
     crate::irq::set_private_enabled(VTIMER_INTID, true);
+    slot.counters.thread_ending(thread.map_or(0, |t| t.cpu_time_ns()));
     slot.power.store(VCPU_OFF, Ordering::Release);
     // Let go of the VM's memory before saying so: the last vCPU out frees it.
     drop(running);
@@ -147,24 +150,27 @@ pub fn kick_mask(vm: &Vm, mask: u64) {
 }
 
 fn handle_exit(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut VcpuContext, raw: RawExit) -> Next {
-    let counts = &vm.exit_counts;
+    let counters = &vm.vcpus[index].counters;
     match raw.kind {
         IRQ_FROM_GUEST => {
-            ExitCounts::count(&counts.irq);
+            counters.irq_exit();
             vm.announce_console();
             return Next::Stay;
         }
         SYNC_FROM_GUEST => {}
         _ => {
-            ExitCounts::count(&counts.other);
-            return crash(vm, vcpu, format!("exception vector {} (SError or AArch32) from the guest", raw.kind));
+            counters.other_exit();
+            return unhandled(vm, counters, vcpu, format!("exception vector {} (SError or AArch32) from the guest", raw.kind));
         }
     }
-    // Guest RAM is mapped on first touch: a miss inside RAM is not an exit to count.
+    // Guest RAM is mapped on first touch: a miss inside RAM is counted apart.
     if let Some(ipa) = keel_vmm::ram::stage2_miss(raw.esr, raw.far, raw.hpfar) {
         match running.ram.miss(ipa) {
-            Miss::Retry => return Next::Stay,
-            Miss::Failed(error) => return crash(vm, vcpu, format!("guest RAM at IPA {ipa:#x} could not be mapped: {error:?}")),
+            Miss::Retry => {
+                counters.stage2_exit();
+                return Next::Stay;
+            }
+            Miss::Failed(error) => return unhandled(vm, counters, vcpu, format!("guest RAM at IPA {ipa:#x} could not be mapped: {error:?}")),
             Miss::NotRam => {}
         }
     }
@@ -173,19 +179,12 @@ fn handle_exit(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vc
     if !uart {
         vm.announce_console();
     }
-    ExitCounts::count(match &decoded {
-        Exit::Mmio(access) if is_gic(access.ipa, vm.vcpus.len()) => &counts.mmio_gic,
-        Exit::Mmio(_) if uart => &counts.mmio_uart,
-        Exit::Mmio(_) => &counts.mmio_other,
-        Exit::SysReg(_) => &counts.sysreg,
-        Exit::Wfi => &counts.wfi,
-        Exit::Wfe => &counts.wfe,
-        Exit::Hvc { .. } | Exit::Smc { .. } => &counts.hvc,
-        _ => &counts.other,
-    });
+    counters.exit(keel_vmm::exit::class::classify(&decoded, vm.vcpus.len(), |slot| {
+        running.virtio.iter().any(|s| s.slot == slot)
+    }));
     match decoded {
-        Exit::Mmio(access) => mmio(vm, running, vcpu, &access, raw.far),
-        Exit::SysReg(access) => sysreg(vm, running, index, vcpu, &access, raw.esr),
+        Exit::Mmio(access) => mmio(vm, running, counters, vcpu, &access, raw.far),
+        Exit::SysReg(access) => sysreg(vm, running, index, counters, vcpu, &access, raw.esr),
         Exit::Wfi => {
             wait_for_interrupt(vm, running, index, vcpu);
             Next::Advance
@@ -198,29 +197,23 @@ fn handle_exit(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vc
         Exit::Smc { imm } => psci_call(vm, running, index, vcpu, imm, true),
         Exit::AbortWithoutSyndrome { ipa, write, esr } => {
             let what = if write { "write" } else { "read" };
-            refuse(vm, vcpu, &decoded, raw.far, format_args!("{what} at IPA {ipa:#x} (ESR {esr:#x})"))
+            refuse(vm, counters, vcpu, &decoded, raw.far, format_args!("{what} at IPA {ipa:#x} (ESR {esr:#x})"))
         }
-        Exit::HiddenFeature { class, .. } => refuse(vm, vcpu, &decoded, raw.far, format_args!("{}", class.name())),
+        Exit::HiddenFeature { class, .. } => refuse(vm, counters, vcpu, &decoded, raw.far, format_args!("{}", class.name())),
         Exit::InstructionAbort { ipa, esr } => {
-            refuse(vm, vcpu, &decoded, raw.far, format_args!("IPA {ipa:#x} (ESR {esr:#x})"))
+            refuse(vm, counters, vcpu, &decoded, raw.far, format_args!("IPA {ipa:#x} (ESR {esr:#x})"))
         }
-        other => crash(vm, vcpu, format!("unhandled exit {other:?} (ESR {:#x})", raw.esr)),
+        other => unhandled(vm, counters, vcpu, format!("unhandled exit {other:?} (ESR {:#x})", raw.esr)),
     }
 }
 
-/// Whether `ipa` is in the GIC distributor or this VM's redistributors.
-fn is_gic(ipa: u64, vcpus: usize) -> bool {
-    use keel_vmm::layout::{GICD_BASE, GICD_SIZE, GICR_BASE, GICR_STRIDE};
-    (GICD_BASE..GICD_BASE + GICD_SIZE).contains(&ipa) || (GICR_BASE..GICR_BASE + vcpus as u64 * GICR_STRIDE).contains(&ipa)
-}
-
 /// An emulated MMIO access: the vGIC frames, the UART, then the bus.
-fn mmio(vm: &Vm, running: &Running, vcpu: &mut VcpuContext, access: &MmioAccess, far: u64) -> Next {
+fn mmio(vm: &Vm, running: &Running, counters: &VcpuCounters, vcpu: &mut VcpuContext, access: &MmioAccess, far: u64) -> Next {
     let value = access.store_value(&vcpu.regs.x);
     if let Some((slot, offset)) = running.virtio_at(access.ipa) {
         let write = access.write.then_some(value);
         let result = super::virtio::mmio_access(vm, running, slot, offset, access.width, write);
-        return finish_mmio(vm, vcpu, access, far, result);
+        return finish_mmio(vm, counters, vcpu, access, far, result);
     }
     let mut guard = running.devices.lock();
     let devices = &mut *guard;
@@ -247,12 +240,19 @@ fn mmio(vm: &Vm, running: &Running, vcpu: &mut VcpuContext, access: &MmioAccess,
         devices.bus.read(access.ipa, access.width, &mut devices.vgic)
     };
     drop(guard);
-    finish_mmio(vm, vcpu, access, far, result)
+    finish_mmio(vm, counters, vcpu, access, far, result)
 }
 
 /// Completes an emulated access: the loaded value, or an external abort at the guest's
 /// virtual address `far`.
-fn finish_mmio(vm: &Vm, vcpu: &mut VcpuContext, access: &MmioAccess, far: u64, result: Result<u64, MmioError>) -> Next {
+fn finish_mmio(
+    vm: &Vm,
+    counters: &VcpuCounters,
+    vcpu: &mut VcpuContext,
+    access: &MmioAccess,
+    far: u64,
+    result: Result<u64, MmioError>,
+) -> Next {
     match result {
         Ok(read) => {
             if !access.write {
@@ -264,7 +264,7 @@ fn finish_mmio(vm: &Vm, vcpu: &mut VcpuContext, access: &MmioAccess, far: u64, r
             let what = if access.write { "write" } else { "read" };
             let detail = format_args!("{what} of {} bytes at IPA {:#x}: {error:?}", access.width.bytes(), access.ipa);
             guest_error(vm, vcpu, GuestError::of_mmio(error), detail);
-            inject_data_abort(vcpu, far, access.write);
+            inject_data_abort(counters, vcpu, far, access.write);
             Next::Stay
         }
     }
@@ -272,7 +272,15 @@ fn finish_mmio(vm: &Vm, vcpu: &mut VcpuContext, access: &MmioAccess, far: u64, r
 
 /// A trapped system register: SGIs, ID registers, debug registers; anything else is
 /// UNDEFINED.
-fn sysreg(vm: &Vm, running: &Running, index: usize, vcpu: &mut VcpuContext, access: &SysRegAccess, esr: u64) -> Next {
+fn sysreg(
+    vm: &Vm,
+    running: &Running,
+    index: usize,
+    counters: &VcpuCounters,
+    vcpu: &mut VcpuContext,
+    access: &SysRegAccess,
+    esr: u64,
+) -> Next {
     let encoding = access.encoding();
     let register = access.register as usize;
     if access.write && encoding == ICC_SGI1R_EL1 {
@@ -300,7 +308,7 @@ fn sysreg(vm: &Vm, running: &Running, index: usize, vcpu: &mut VcpuContext, acce
     let name = access.name().unwrap_or("unnamed");
     let detail = format_args!("{name} (S{op0}_{op1}_C{crn}_C{crm}_{op2}, ESR {esr:#x})");
     guest_error(vm, vcpu, GuestError::UndefinedSysReg, detail);
-    inject_undefined(vcpu);
+    inject_undefined(counters, vcpu);
     Next::Stay
 }
 
@@ -363,6 +371,12 @@ fn psci_call(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vcpu
     }
 }
 
+/// An exit Keel cannot handle: counted as unhandled, and the VM ends as `crashed`.
+fn unhandled(vm: &Arc<Vm>, counters: &VcpuCounters, vcpu: &VcpuContext, what: String) -> Next {
+    counters.unhandled();
+    crash(vm, vcpu, what)
+}
+
 /// Ends the VM as `crashed`: its kernel reported a panic, or it did something Keel cannot
 /// emulate. Says what, with the PC, in its console and Keel's log.
 fn crash(vm: &Arc<Vm>, vcpu: &VcpuContext, what: String) -> Next {
@@ -375,15 +389,25 @@ fn crash(vm: &Arc<Vm>, vcpu: &VcpuContext, what: String) -> Next {
 
 /// An exit no guest access can be served by (`vmm::guest_error::unservable`): counts it
 /// and gives the guest the exception decided there, at its virtual address `far`.
-fn refuse(vm: &Arc<Vm>, vcpu: &mut VcpuContext, exit: &Exit, far: u64, detail: core::fmt::Arguments<'_>) -> Next {
+fn refuse(
+    vm: &Arc<Vm>,
+    counters: &VcpuCounters,
+    vcpu: &mut VcpuContext,
+    exit: &Exit,
+    far: u64,
+    detail: core::fmt::Arguments<'_>,
+) -> Next {
     let Some((kind, answer)) = keel_vmm::guest_error::unservable(exit) else {
-        return crash(vm, vcpu, format!("unhandled exit {exit:?}"));
+        return unhandled(vm, counters, vcpu, format!("unhandled exit {exit:?}"));
     };
     guest_error(vm, vcpu, kind, detail);
     match answer {
-        Answer::DataAbort { write } => inject_data_abort(vcpu, far, write),
-        Answer::FetchAbort => inject_exception(vcpu, inject::external_instruction_abort(vcpu.regs.pstate), Some(far)),
-        Answer::Undefined => inject_undefined(vcpu),
+        Answer::DataAbort { write } => inject_data_abort(counters, vcpu, far, write),
+        Answer::FetchAbort => {
+            counters.abort_injected();
+            inject_exception(vcpu, inject::external_instruction_abort(vcpu.regs.pstate), Some(far))
+        }
+        Answer::Undefined => inject_undefined(counters, vcpu),
     }
     Next::Stay
 }
@@ -418,11 +442,13 @@ fn inject_exception(vcpu: &mut VcpuContext, esr: u64, far: Option<u64>) {
 
 /// A synchronous external abort on a data access at the guest's virtual address `far`
 /// (what a bus error looks like).
-fn inject_data_abort(vcpu: &mut VcpuContext, far: u64, write: bool) {
+fn inject_data_abort(counters: &VcpuCounters, vcpu: &mut VcpuContext, far: u64, write: bool) {
+    counters.abort_injected();
     inject_exception(vcpu, inject::external_data_abort(vcpu.regs.pstate, write), Some(far));
 }
 
 /// An UNDEFINED instruction exception.
-fn inject_undefined(vcpu: &mut VcpuContext) {
+fn inject_undefined(counters: &VcpuCounters, vcpu: &mut VcpuContext) {
+    counters.undef_injected();
     inject_exception(vcpu, inject::undefined(), None);
 }

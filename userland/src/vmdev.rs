@@ -1,8 +1,10 @@
 //! System calls for guest devices: VMs with disks, the host disk's guest disks, and
-//! per-device statistics (calls 40-43 of [`keel_abi::call`]).
+//! per-device and per-vCPU statistics (calls 40-43 and 60 of [`keel_abi::call`]).
 
 use crate::sys::{raw, VmDefinition};
-use keel_abi::{call, decode, DiskInfo, DiskSpace, Error, StrRef, VmConfig, VmDeviceStats, VmDiskSpec, VmGuestErrors};
+use keel_abi::{
+    call, decode, DiskInfo, DiskSpace, Error, StrRef, VmConfig, VmDeviceStats, VmDiskSpec, VmGuestErrors, VmVcpuStats,
+};
 
 fn str_ref(text: &str) -> StrRef {
     StrRef { ptr: text.as_ptr() as u64, len: text.len() as u64 }
@@ -75,4 +77,13 @@ pub fn vm_stats(name: &str, stats: &mut [VmDeviceStats]) -> Result<usize, Error>
     // SAFETY: the kernel reads the name and writes at most `stats.len()` entries into
     // `stats`, exclusively borrowed for the call; every bit pattern is valid.
     decode(unsafe { raw(call::VM_STATS, args) }).map(|n| n as usize)
+}
+
+/// Fills `stats` with the VM's vCPUs (counters since its last start, CPU time); returns how
+/// many it has.
+pub fn vm_vcpu_stats(name: &str, stats: &mut [VmVcpuStats]) -> Result<usize, Error> {
+    let args = [name.as_ptr() as u64, name.len() as u64, stats.as_mut_ptr() as u64, stats.len() as u64, 0, 0];
+    // SAFETY: the kernel reads the name and writes at most `stats.len()` entries into
+    // `stats`, exclusively borrowed for the call; every bit pattern is valid.
+    decode(unsafe { raw(call::VM_VCPU_STATS, args) }).map(|n| n as usize)
 }

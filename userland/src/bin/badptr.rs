@@ -157,6 +157,14 @@ mod badptr {
                 probes.push(probe(name, what, number, [ptr, 8, 0, 0, 0, 0]));
             }
         }
+        for (what, ptr, len) in [
+            ("a null name", 0, 5),
+            ("a kernel name", KERNEL_MAP, 5),
+            ("a name running off the end", end - 4, 16),
+        ] {
+            // No output buffer: only the name is read.
+            probes.push(probe("vm_vcpu_stats", what, call::VM_VCPU_STATS, [ptr, len, 0, 0, 0, 0]));
+        }
         file_probes(&mut probes, end, code);
         probes
     }

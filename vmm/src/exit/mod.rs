@@ -12,6 +12,8 @@
 //! the guest PC. For HVC, ELR_EL2 already points past the instruction: never skip it. An
 //! exit that is not emulated (an abort injected back into the guest) leaves the PC alone.
 
+pub mod class;
+
 use crate::bus::AccessWidth;
 use crate::esr::{abort_is_write, ExceptionClass, FaultStatus};
 use crate::sysreg;

@@ -191,6 +191,9 @@ impl Vgic {
         let state = &mut self.vcpus[vcpu];
         state.slots[slot] = Some(intid);
         state.injected += 1;
+        if let Some(count) = state.injected_by_intid.get_mut(intid as usize) {
+            *count += 1;
+        }
         value
     }
 

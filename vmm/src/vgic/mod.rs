@@ -82,6 +82,8 @@ struct VcpuState {
     /// The INTID each list register holds, as the model last wrote or read it.
     slots: [Option<u32>; MAX_LIST_REGISTERS],
     injected: u64,
+    /// Interrupts put into list registers, by INTID (private ones, then the SPIs).
+    injected_by_intid: Vec<u64>,
     /// Something changed since this vCPU's last flush looked at every interrupt (or that
     /// flush left some out): the next flush must look again. Entering a vCPU with nothing
     /// in flight and nothing changed then costs no scan.
@@ -118,6 +120,7 @@ impl Vgic {
                 asleep: true,
                 slots: [None; MAX_LIST_REGISTERS],
                 injected: 0,
+                injected_by_intid: Vec::new(),
                 rescan: true,
             })
             .collect();
@@ -139,6 +142,9 @@ impl Vgic {
             ..Irq::new(false, Target::Nobody)
         };
         vgic.spis = alloc::vec![spi; spi_count as usize];
+        for vcpu in &mut vgic.vcpus {
+            vcpu.injected_by_intid = alloc::vec![0; (PRIVATE_IRQS + spi_count) as usize];
+        }
         vgic
     }
 
@@ -213,6 +219,12 @@ impl Vgic {
             overflows: self.overflows,
             bad_accesses: self.bad_accesses,
         }
+    }
+
+    /// How often each INTID was put into one of `vcpu`'s list registers (indexed by INTID:
+    /// SGIs, PPIs, then the SPIs); empty for an unknown vCPU.
+    pub fn injections(&self, vcpu: usize) -> &[u64] {
+        self.vcpus.get(vcpu).map_or(&[], |v| &v.injected_by_intid)
     }
 
     /// The interrupt `intid` as vCPU `owner` sees it (SPIs are the same for every vCPU).

@@ -41,6 +41,16 @@ pub enum Expect {
         starting: &'static str,
         within: Duration,
     },
+    /// After the first line containing `after`, the first line with a cell `cell` (cells are
+    /// two or more blanks apart) also has each of `with` among its cells, and, with
+    /// `at_least`, its last cell is a number of at least that (in counter tables: the TOTAL
+    /// column).
+    Row {
+        after: &'static str,
+        cell: &'static str,
+        with: &'static [&'static str],
+        at_least: Option<f64>,
+    },
     /// The `table`-th answer to `ps` (from 0, in console order) passes `check`.
     Ps { table: usize, check: PsCheck },
     /// Memory came back: the `after`-th answer to `mem` (from 0) shows at most `slack_mib`
@@ -185,6 +195,7 @@ pub fn check(expect: &Expect, session: &Session) -> Result<(), String> {
         }
         Expect::SelftestsPass { at_least } => selftests_pass(session, at_least),
         Expect::Responds { to, starting, within } => responds(session, to, starting, within),
+        Expect::Row { after, cell, with, at_least } => row(session, after, cell, with, at_least),
         Expect::Ps { table, check } => ps(session, table, check),
         Expect::MemoryBack {
             before,
@@ -294,6 +305,30 @@ fn vm_id(session: &Session, table: usize, name: &str, vmid: u32) -> Result<(), S
         Some((_, shown)) if *shown == vmid.to_string() => Ok(()),
         Some((_, shown)) => Err(format!("vm list #{}: {name} has VMID {shown}, expected {vmid}", table + 1)),
         None => Err(format!("vm list #{} shows no VM {name}", table + 1)),
+    }
+}
+
+/// A line's cells: the text between runs of two or more blanks (after any prompt).
+pub fn cells(line: &str) -> Vec<&str> {
+    after_prompts(line).split("  ").map(str::trim).filter(|cell| !cell.is_empty()).collect()
+}
+
+fn row(session: &Session, after: &str, cell: &str, with: &[&str], at_least: Option<f64>) -> Result<(), String> {
+    let mut lines = session.lines().skip_while(|line| !line.contains(after));
+    if lines.next().is_none() {
+        return Err(format!("no line contains `{after}`"));
+    }
+    let Some(found) = lines.map(cells).find(|cells| cells.contains(&cell)) else {
+        return Err(format!("no row `{cell}` after `{after}`"));
+    };
+    if let Some(missing) = with.iter().find(|wanted| !found.contains(wanted)) {
+        return Err(format!("row `{cell}` after `{after}` lacks `{missing}`: {found:?}"));
+    }
+    let Some(at_least) = at_least else { return Ok(()) };
+    match found.last().and_then(|last| last.split_whitespace().last()).and_then(|n| n.parse::<f64>().ok()) {
+        Some(value) if value >= at_least => Ok(()),
+        Some(value) => Err(format!("row `{cell}` after `{after}` ends in {value}, expected at least {at_least}")),
+        None => Err(format!("row `{cell}` after `{after}` does not end in a number: {found:?}")),
     }
 }
 
@@ -554,6 +589,32 @@ keel> ps
 PID  TID  NAME   KIND    STATE    CPU  TIME
   1    5  init   user    blocked    1  0.00
 ";
+
+    #[test]
+    fn row_checks() {
+        let transcript = session(
+            "keel> vm stats obs\n\
+             vm obs: running, up 3.00 s\n\
+             \x20                     vcpu0  vcpu1  TOTAL\n\
+             exits   wfi             100     40    140\n\
+             \x20       mmio-vda          0      0      0\n\
+             vcpu    cpu time (s)   1.50   0.25   1.75\n\
+             keel>   -    8  vm-obs/0  vcpu  obs  running  0.5  2.41  1\n",
+        );
+        let row = |cell, with, at_least| check(&Expect::Row { after: "vm stats obs", cell, with, at_least }, &transcript);
+        assert_eq!(row("wfi", &[], Some(140.0)), Ok(()));
+        assert_eq!(row("wfi", &["100", "40"], Some(1.0)), Ok(()));
+        assert_eq!(row("cpu time (s)", &[], Some(0.01)), Ok(()));
+        assert_eq!(
+            row("mmio-vda", &[], Some(1.0)).unwrap_err(),
+            "row `mmio-vda` after `vm stats obs` ends in 0, expected at least 1"
+        );
+        assert_eq!(row("vm-obs/0", &["vcpu", "obs"], None), Ok(()));
+        assert!(row("vm-obs/0", &["vcpu", "obs"], Some(0.0)).is_ok());
+        assert!(row("vm-obs/0", &["linux"], None).unwrap_err().contains("lacks `linux`"));
+        assert!(row("hvc", &[], Some(1.0)).unwrap_err().starts_with("no row `hvc`"));
+        assert!(check(&Expect::Row { after: "nothing", cell: "wfi", with: &[], at_least: None }, &transcript).is_err());
+    }
 
     #[test]
     fn ps_checks() {

@@ -1,8 +1,9 @@
 //! `cargo xtask systest`: Keel booted under QEMU, checked from its console.
 //!
 //! Every case is a row of `cases::CASES`, `files::FILE_CASES`, `guests::GUEST_CASES`,
-//! `virtio::VIRTIO_CASES`, `hostile::HOSTILE_CASES` or `lifecycle::cases()` (or, for a
-//! directory shared with Keel, of `files::SHARE_CASES` or `lifecycle::SHARE_CASES`): the `run` options, what
+//! `virtio::VIRTIO_CASES`, `hostile::HOSTILE_CASES`, `observe::OBSERVE_CASES` or
+//! `lifecycle::cases()` (or, for a directory shared with Keel, of `files::SHARE_CASES` or
+//! `lifecycle::SHARE_CASES`): the `run` options, what
 //! to type into the console (at once, line by line at the shell's prompts, or at a guest's
 //! prompts), and what must be seen (`expect::Expect`). Cases run through the same runner as
 //! `cargo xtask run` with piped input.
@@ -14,6 +15,7 @@ mod guests;
 mod lifecycle;
 mod net;
 mod hostile;
+mod observe;
 mod virtio;
 
 use crate::image::{self, Images};
@@ -465,7 +467,12 @@ pub fn command(args: &[String]) -> u8 {
 
 /// The cases that boot Linux guests (they need the guest in the initrd).
 fn guest_cases() -> impl Iterator<Item = &'static Case> {
-    guests::GUEST_CASES.iter().chain(virtio::VIRTIO_CASES).chain(hostile::HOSTILE_CASES).chain(lifecycle::cases())
+    guests::GUEST_CASES
+        .iter()
+        .chain(virtio::VIRTIO_CASES)
+        .chain(hostile::HOSTILE_CASES)
+        .chain(observe::OBSERVE_CASES)
+        .chain(lifecycle::cases())
 }
 
 /// `, N skipped` for the summary line, when some were.

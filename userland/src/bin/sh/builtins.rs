@@ -1,4 +1,4 @@
-//! The built-in commands: help, ps, kill, mem, uptime, cpus, echo, jobs, the file commands
+//! The built-in commands: help, ps, top, kill, mem, uptime, cpus, echo, jobs, the file commands
 //! (ls, cat, cp, stat, cd, pwd, sum), vm, net, ping, poweroff, reboot.
 
 use super::files;
@@ -33,6 +33,12 @@ const BUILTINS: &[Builtin] = &[
         usage: "",
         about: "threads: processes, kernel threads, vCPUs",
         run: ps,
+    },
+    Builtin {
+        name: "top",
+        usage: " [-n COUNT] [-d SECONDS]",
+        about: "threads and vCPUs by CPU use, every second until q or Ctrl-C (-n: COUNT times)",
+        run: super::top::run,
     },
     Builtin {
         name: "kill",

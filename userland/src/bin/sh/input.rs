@@ -57,6 +57,14 @@ impl Input {
         }
     }
 
+    /// The next typed byte, waiting at most `timeout` for one (`top` reads its keys so).
+    pub fn key_within(&mut self, timeout: Duration) -> Result<Option<u8>, Error> {
+        if self.pending.is_empty() {
+            self.fill(Some(timeout))?;
+        }
+        Ok(self.pending.pop_front())
+    }
+
     fn fill(&mut self, timeout: Option<Duration>) -> Result<(), Error> {
         let mut buffer = [0; 256];
         let count = sys::read(sys::STDIN, &mut buffer, timeout)?;

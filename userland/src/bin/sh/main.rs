@@ -32,6 +32,8 @@ mod netargs;
 mod programs;
 #[cfg(any(test, target_os = "none"))]
 mod report;
+#[cfg(any(test, target_os = "none"))]
+mod top;
 #[cfg(target_os = "none")]
 mod vm;
 #[cfg(any(test, target_os = "none"))]

@@ -33,7 +33,8 @@ usage: vm create NAME [--kernel PATH] [--initrd PATH] [--mem SIZE] [--vcpus N] [
   load     define the VMs of a file (one `NAME [create options] [--autostart]` a line)
            and start those marked --autostart; /etc/vms.conf is loaded at boot
   console  attach the terminal to its console; Ctrl-] returns to the shell
-  stats    its virtio devices: requests, bytes, interrupts, guest errors
+  stats    per vCPU: CPU time, exits by class (MMIO by device), interrupts injected,
+           errors; its virtio devices: requests, bytes, interrupts, guest errors
   --disk   a disk on the host disk (vda, vdb, ... in order, at most 4): DISK:SIZE makes
            DISK if missing, SIZE alone names it after the VM, DISK alone must exist;
            ,ro makes it read-only for the guest

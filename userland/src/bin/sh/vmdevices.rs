@@ -3,40 +3,16 @@
 
 use super::report::{guest_size, table};
 use alloc::format;
-use alloc::string::{String, ToString};
+use alloc::string::String;
 use alloc::vec::Vec;
-use keel_userland::abi::{self, DiskInfo, DiskSpace, VmDeviceStats};
+use keel_userland::abi::{self, DiskInfo, DiskSpace, VmDeviceStats, VmInfo, VmVcpuStats};
 
-/// The `vm stats` table: one row per device, by slot.
-pub fn stats_table(stats: &[VmDeviceStats]) -> String {
-    let mut sorted: Vec<&VmDeviceStats> = stats.iter().collect();
-    sorted.sort_by_key(|s| s.slot);
-    let rows: Vec<[String; 11]> = sorted
-        .iter()
-        .map(|s| {
-            [
-                abi::field_text(&s.guest_name).into(),
-                abi::field_text(&s.kind).into(),
-                match abi::field_text(&s.detail) {
-                    "" => "-".into(),
-                    detail => detail.into(),
-                },
-                s.notifications.to_string(),
-                s.chains.to_string(),
-                s.interrupts.to_string(),
-                s.requests.to_string(),
-                s.bytes_in.to_string(),
-                s.bytes_out.to_string(),
-                s.guest_errors.to_string(),
-                if s.needs_reset != 0 { "needs-reset".into() } else { "ok".into() },
-            ]
-        })
-        .collect();
-    table(
-        ["DEVICE", "KIND", "DISK", "NOTIFY", "CHAINS", "IRQS", "REQS", "IN", "OUT", "ERRORS", "STATE"],
-        [false, false, false, true, true, true, true, true, true, true, false],
-        &rows,
-    )
+/// `vm stats`: a line about the VM, then its vCPUs' counters and its devices.
+pub fn stats_text(vm: &VmInfo, vcpus: &[VmVcpuStats], devices: &[VmDeviceStats]) -> String {
+    let uptime = if vm.uptime_ns == 0 { String::from("-") } else { abi::vmstats::seconds(vm.uptime_ns) };
+    let mut text = format!("vm {}: {}, up {} s\n", vm.name(), abi::vm_state_name(vm.state), uptime);
+    text.push_str(&abi::vmstats::report(vcpus, devices));
+    text
 }
 
 /// Who uses a disk: `-`, `rw`, `ro`, `ro x2`.
@@ -79,7 +55,7 @@ mod commands {
     use alloc::string::String;
     use alloc::vec;
     use alloc::vec::Vec;
-    use keel_userland::abi::{DiskInfo, DiskSpace, Error, VmDeviceStats};
+    use keel_userland::abi::{self, DiskInfo, DiskSpace, Error, VmDeviceStats, VmInfo, VmVcpuStats};
     use keel_userland::sys::VmDefinition;
     use keel_userland::vmdev::{self, DiskRequest};
     use keel_userland::{eprintln, print};
@@ -92,16 +68,22 @@ mod commands {
         Ok((disks, space))
     }
 
+    /// The VM, its vCPUs and its devices.
+    fn all_stats(name: &str) -> Result<(VmInfo, Vec<VmVcpuStats>, Vec<VmDeviceStats>), Error> {
+        let mut vcpus = vec![VmVcpuStats::default(); abi::VM_MAX_VCPUS as usize];
+        let count = vmdev::vm_vcpu_stats(name, &mut vcpus)?;
+        vcpus.truncate(count);
+        let mut devices = vec![VmDeviceStats::default(); 8];
+        let count = vmdev::vm_stats(name, &mut devices)?;
+        devices.truncate(count);
+        let vm = super::super::vm::list()?.into_iter().find(|vm| vm.name() == name).ok_or(Error::NotFound)?;
+        Ok((vm, vcpus, devices))
+    }
+
     pub fn stats(name: &str) {
-        let mut stats = vec![VmDeviceStats::default(); 8];
-        match vmdev::vm_stats(name, &mut stats) {
-            Ok(0) => {
-                eprintln!("vm: {name} has no devices now (it is not running)");
-                super::super::vmerrors::print(name);
-            }
-            Ok(count) => {
-                stats.truncate(count);
-                print!("{}", super::stats_table(&stats));
+        match all_stats(name) {
+            Ok((vm, vcpus, devices)) => {
+                print!("{}", super::stats_text(&vm, &vcpus, &devices));
                 super::super::vmerrors::print(name);
             }
             Err(Error::NotFound) => eprintln!("vm: no such VM: {name}"),
@@ -176,17 +158,19 @@ mod tests {
             "DISK  SIZE  IN USE\ndata   64M  rw\nhost disk: 2G, 1983M free (largest 1983M)\n"
         );
         assert!(disks_table(&[], &space).starts_with("no disks"));
-        let stats = VmDeviceStats {
+        let vm = VmInfo { name: abi::name_field("linux"), state: abi::VM_RUNNING, uptime_ns: 2_500_000_000, ..VmInfo::default() };
+        let device = VmDeviceStats {
             slot: 2,
-            needs_reset: 1,
             kind: abi::small_field("block"),
             guest_name: abi::small_field("vda"),
             detail: abi::name_field("data"),
-            guest_errors: 1,
             ..VmDeviceStats::default()
         };
-        let text = stats_table(&[stats]);
-        assert!(text.starts_with("DEVICE  KIND   DISK  NOTIFY"), "{text}");
-        assert!(text.contains("vda     block  data") && text.ends_with("1  needs-reset\n"), "{text}");
+        let vcpu = VmVcpuStats { power: abi::vmstats::VCPU_POWER_ON, ..VmVcpuStats::default() };
+        let text = stats_text(&vm, &[vcpu], &[device]);
+        assert!(text.starts_with("vm linux: running, up 2.50 s\n"), "{text}");
+        assert!(text.contains("mmio-vda") && text.contains("\nDEVICE  KIND   DISK"), "{text}");
+        let stopped = VmInfo { state: abi::VM_STOPPED, uptime_ns: 0, ..vm };
+        assert!(stats_text(&stopped, &[vcpu], &[]).starts_with("vm linux: stopped, up - s\n"));
     }
 }

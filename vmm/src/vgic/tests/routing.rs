@@ -143,6 +143,12 @@ fn counters_count_per_vcpu() {
     let _ = vgic.mmio_read(D, 0x3, AccessWidth::Byte);
     let counters = vgic.counters();
     assert_eq!(counters.injected, vec![2, 1]);
+    // By INTID: SGI 0 on both, the UART's SPI on vCPU 0 only.
+    assert_eq!(vgic.injections(0).len(), 32 + 64);
+    assert_eq!((vgic.injections(0)[0], vgic.injections(0)[33]), (1, 1));
+    assert_eq!((vgic.injections(1)[0], vgic.injections(1)[33]), (1, 0));
+    assert_eq!(vgic.injections(0).iter().sum::<u64>(), 2);
+    assert!(vgic.injections(2).is_empty());
     assert_eq!(counters.sgis, 2);
     assert_eq!(counters.bad_accesses, 1);
     assert_eq!(counters.overflows, 0);
