@@ -64,6 +64,27 @@ fn executor_loop(index: usize) -> ! {
     }
 }
 
+/// Lets the other tasks of this executor run once before the caller goes on (a task with
+/// more work to do yields instead of looping).
+pub fn yield_now() -> impl Future<Output = ()> {
+    YieldNow(false)
+}
+
+struct YieldNow(bool);
+
+impl Future for YieldNow {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            return Poll::Ready(());
+        }
+        self.0 = true;
+        context.waker().wake_by_ref();
+        Poll::Pending
+    }
+}
+
 /// A waker slot that an interrupt handler can fire: the bridge from IRQs to tasks.
 pub struct IrqWaker {
     waker: IrqSpinlock<Option<Waker>>,

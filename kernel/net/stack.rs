@@ -143,7 +143,7 @@ async fn run(mut net: Net) {
     loop {
         let now = now_ns();
         if net.round(now) {
-            YieldNow(false).await;
+            crate::exec::yield_now().await;
             continue;
         }
         let delay = net.delay(now);
@@ -410,21 +410,6 @@ fn page(request: &Request, status: &Status) -> Page {
     }
 }
 
-/// Yields once: lets other tasks run before the next round.
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        context.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
 
 /// Parks the task until its waker fires, the timer runs out, or br0 has a frame.
 struct Park<'a> {

@@ -8,10 +8,8 @@ use crate::vm::machine::{Running, Vm};
 use crate::vm::memory::DeviceMemory;
 use alloc::sync::{Arc, Weak};
 use alloc::task::Wake;
-use core::future::Future;
-use core::pin::Pin;
 use core::sync::atomic::Ordering;
-use core::task::{Context, Poll, Waker};
+use core::task::Waker;
 
 /// Fires a slot's waker from outside (a frame for the guest queued on its switch port);
 /// weak, so a port left in the switch never keeps the VM's devices alive.
@@ -25,21 +23,6 @@ impl Wake for FireSlot {
     }
 }
 
-/// Gives the executor to other tasks once.
-struct YieldNow(bool);
-
-impl Future for YieldNow {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            return Poll::Ready(());
-        }
-        self.0 = true;
-        context.waker().wake_by_ref();
-        Poll::Pending
-    }
-}
 
 /// Starts the tasks of every device of `running` (counted in `vm.device_tasks`).
 pub fn spawn_all(vm: &Arc<Vm>, running: &Arc<Running>) {
@@ -67,7 +50,7 @@ async fn serve(vm: Arc<Vm>, running: Arc<Running>, slot: Arc<VirtioSlot>) {
             if !more {
                 break;
             }
-            YieldNow(false).await;
+            crate::exec::yield_now().await;
         }
     }
     // Let go of the VM's memory before saying this task is done: the VM counts as stopped
