@@ -268,9 +268,37 @@ pub struct VcpuContext {
     pub vpidr: u64,
 }
 
-/// Runs the vCPU until its next exit. Interrupts are masked for the duration and come
-/// back afterwards, so a host interrupt that caused the exit is taken right after.
-pub fn run(vcpu: &mut VcpuContext, vm: &VmHardware) -> RawExit {
+/// The vector kinds (`RawExit::kind`) of a synchronous exception and of an IRQ from the
+/// guest.
+pub const SYNC_FROM_GUEST: u64 = 8;
+pub const IRQ_FROM_GUEST: u64 = 9;
+
+/// What an in-place handler made of a synchronous exit (see [`run`]).
+pub enum InPlace {
+    /// Not an exit it completes: `run` returns it.
+    No,
+    /// Completed (the guest's registers and PC updated): the guest goes on at once.
+    Resume,
+    /// Completed, but the host must look at the VM before the guest goes on (the access
+    /// moved an interrupt line): `run` returns `None`.
+    Completed,
+}
+
+/// Runs the vCPU until an exit that needs the host. Interrupts are masked for the
+/// duration and come back afterwards, so a host interrupt that caused the exit is taken
+/// right after.
+///
+/// Each synchronous exit is first offered to `in_place`, right where the guest left and
+/// before anything of the host is restored (HCR_EL2 still has TGE clear, the guest's EL1
+/// registers, timer and virtual CPU interface are still loaded). An exit it completes
+/// costs only the register save and restore of `keel_guest_enter`: under an emulator,
+/// every system-register access of the full switch is a call into it, and a booting
+/// guest's console makes most of its exits. `in_place` therefore runs with IRQs masked and
+/// TGE clear: it may take spinlocks, touch device models and buffers and wake threads, but
+/// must not block and must not do TLB maintenance (with TGE clear, EL1 TLB instructions
+/// reach the guest's regime, not the host's). Returns `None` when `in_place` said
+/// [`InPlace::Completed`].
+pub fn run(vcpu: &mut VcpuContext, vm: &VmHardware, in_place: &mut dyn FnMut(&RawExit, &mut GuestRegs) -> InPlace) -> Option<RawExit> {
     let irqs = super::cpu::irq_save();
     let lrs = list_register_count();
     let this_cpu = super::cpu::current();
@@ -301,12 +329,23 @@ pub fn run(vcpu: &mut VcpuContext, vm: &VmHardware) -> RawExit {
     // SAFETY: a barrier only: the guest's context must be in place before the eret.
     unsafe { core::arch::asm!("isb", options(nostack)) };
     let mut host = HostSave::default();
-    // SAFETY: keel_guest_enter saves the host's callee-saved state in `host` and returns
-    // here on the guest's next exception (guest.S restores it). IRQs are masked and HCR_EL2
-    // has TGE clear, so every exception from the guest's ELs comes back through
-    // keel_guest_exit; the guest can only reach memory its stage-2 table (VTTBR) maps.
-    let kind = unsafe { keel_guest_enter(&mut vcpu.regs, &mut host) };
-    let exit = RawExit { kind, esr: ESR_EL2.get(), far: FAR_EL2.get(), hpfar: HPFAR_EL2.get() };
+    let exit = loop {
+        // SAFETY: keel_guest_enter saves the host's callee-saved state in `host` and
+        // returns here on the guest's next exception (guest.S restores it). IRQs are masked
+        // and HCR_EL2 has TGE clear, so every exception from the guest's ELs comes back
+        // through keel_guest_exit; the guest can only reach memory its stage-2 table
+        // (VTTBR) maps.
+        let kind = unsafe { keel_guest_enter(&mut vcpu.regs, &mut host) };
+        let exit = RawExit { kind, esr: ESR_EL2.get(), far: FAR_EL2.get(), hpfar: HPFAR_EL2.get() };
+        if kind != SYNC_FROM_GUEST {
+            break Some(exit);
+        }
+        match in_place(&exit, &mut vcpu.regs) {
+            InPlace::Resume => continue,
+            InPlace::Completed => break None,
+            InPlace::No => break Some(exit),
+        }
+    };
     HCR_EL2.set(HCR_HOST);
     aarch64_cpu::registers::CNTHCTL_EL2.set(CNTHCTL_HOST);
     // SAFETY: a barrier only: the host configuration applies from here on.

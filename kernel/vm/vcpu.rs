@@ -3,13 +3,13 @@
 use super::machine::{self, Running, Vm, VCPU_OFF, VCPU_ON};
 use super::memory::Miss;
 use super::stats::VcpuCounters;
-use crate::arch::guest::{self, El1State, RawExit, VcpuContext, VgicCpuState};
+use crate::arch::guest::{self, El1State, GuestRegs, InPlace, RawExit, VcpuContext, VgicCpuState, IRQ_FROM_GUEST, SYNC_FROM_GUEST};
 use crate::arch::{cpu, timer};
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
-use keel_vmm::bus::MmioError;
+use keel_vmm::bus::{HeldLevels, InterruptSink, MmioError};
 use keel_vmm::exit::{self, Exit, MmioAccess, SysRegAccess};
 use keel_vmm::guest_error::{Answer, GuestError};
 use keel_vmm::inject::{self, PSTATE_EL1H_MASKED};
@@ -18,9 +18,6 @@ use keel_vmm::psci::{self, PsciOutcome, VcpuStates};
 
 /// SCTLR_EL1 at reset: MMU and caches off, RES1 bits set.
 const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
-/// The vectors a lower EL's synchronous exception and IRQ come through.
-const SYNC_FROM_GUEST: u64 = 8;
-const IRQ_FROM_GUEST: u64 = 9;
 /// CNTV_CTL bits.
 const TIMER_ENABLE: u64 = 1;
 const TIMER_IMASK: u64 = 1 << 1;
@@ -103,12 +100,16 @@ pub fn run_vcpu(vm: Arc<Vm>, running: Arc<Running>, index: usize) {
         // the guest out again and again: the guest sees it through the list registers.
         crate::irq::set_private_enabled(VTIMER_INTID, !timer_line(&vcpu.el1, cntvoff));
         slot.in_guest_on.store(cpu::current().index as i64, Ordering::Release);
-        let raw = guest::run(&mut vcpu, &running.hardware);
+        let mut in_place = |raw: &RawExit, regs: &mut GuestRegs| complete_in_place(&vm, &running, &slot.counters, raw, regs);
+        let raw = guest::run(&mut vcpu, &running.hardware, &mut in_place);
         slot.in_guest_on.store(-1, Ordering::Release);
         {
             let mut devices = running.devices.lock();
             devices.vgic.sync_list_registers(index, &mut vcpu.vgic.lrs[..lr_count]);
         }
+        // An exit completed in place that moved an interrupt line: the loop's top passes
+        // the change on.
+        let Some(raw) = raw else { continue };
         match handle_exit(&vm, &running, index, &mut vcpu, raw) {
             Next::Advance => vcpu.regs.pc += exit::instruction_length(raw.esr),
             Next::Stay => {}
@@ -179,9 +180,7 @@ fn handle_exit(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vc
     if !uart {
         vm.announce_console();
     }
-    counters.exit(keel_vmm::exit::class::classify(&decoded, vm.vcpus.len(), |slot| {
-        running.virtio.iter().any(|s| s.slot == slot)
-    }));
+    counters.exit(exit_class(vm, running, &decoded));
     match decoded {
         Exit::Mmio(access) => mmio(vm, running, counters, vcpu, &access, raw.far),
         Exit::SysReg(access) => sysreg(vm, running, index, counters, vcpu, &access, raw.esr),
@@ -207,6 +206,63 @@ fn handle_exit(vm: &Arc<Vm>, running: &Arc<Running>, index: usize, vcpu: &mut Vc
     }
 }
 
+/// The statistics class of an exit.
+fn exit_class(vm: &Vm, running: &Running, decoded: &Exit) -> keel_vmm::exit::class::ExitClass {
+    keel_vmm::exit::class::classify(decoded, vm.vcpus.len(), |slot| running.virtio.iter().any(|s| s.slot == slot))
+}
+
+/// Completes an exit without leaving the guest's context when it can (`guest::run`'s
+/// in-place handler): an access to the UART, which a booting guest's console makes one
+/// per byte written and per flag-register poll, most of its exits. Runs with IRQs masked
+/// and the guest's HCR_EL2, so it only touches the UART model, the console buffers and the
+/// counters. An access the UART refuses is left to the full path, which injects the abort
+/// (a refused access changes nothing, so doing it again there is the same access).
+fn complete_in_place(vm: &Vm, running: &Running, counters: &VcpuCounters, raw: &RawExit, regs: &mut GuestRegs) -> InPlace {
+    let decoded = exit::decode(raw.esr, raw.far, raw.hpfar);
+    let Exit::Mmio(access) = &decoded else { return InPlace::No };
+    let Some(offset) = machine::uart_offset(access.ipa) else { return InPlace::No };
+    let value = access.store_value(&regs.x);
+    let mut held = HeldLevels::default();
+    let (result, moved) = {
+        let mut devices = running.devices.lock();
+        let devices = &mut *devices;
+        let result = uart_access(vm, &mut devices.uart, offset, access, value, &mut held);
+        let moved = !held.is_empty();
+        held.release(&mut devices.vgic);
+        (result, moved)
+    };
+    let Ok(read) = result else { return InPlace::No };
+    if !access.write {
+        access.complete_load(&mut regs.x, read & access.width.mask());
+    }
+    regs.pc += exit::instruction_length(raw.esr);
+    counters.exit(exit_class(vm, running, &decoded));
+    if moved {
+        InPlace::Completed
+    } else {
+        InPlace::Resume
+    }
+}
+
+/// A guest access to its UART; what the guest wrote goes to its console.
+fn uart_access(
+    vm: &Vm,
+    uart: &mut keel_vmm::pl011::Pl011,
+    offset: u64,
+    access: &MmioAccess,
+    value: u64,
+    sink: &mut dyn InterruptSink,
+) -> Result<u64, MmioError> {
+    use keel_vmm::bus::MmioDevice;
+    if access.write {
+        let result = uart.write(offset, access.width, value, sink).map(|()| 0);
+        uart.drain_output(|bytes| vm.console_output(bytes));
+        result
+    } else {
+        uart.read(offset, access.width, sink)
+    }
+}
+
 /// An emulated MMIO access: the vGIC frames, the UART, then the bus.
 fn mmio(vm: &Vm, running: &Running, counters: &VcpuCounters, vcpu: &mut VcpuContext, access: &MmioAccess, far: u64) -> Next {
     let value = access.store_value(&vcpu.regs.x);
@@ -224,16 +280,7 @@ fn mmio(vm: &Vm, running: &Running, counters: &VcpuCounters, vcpu: &mut VcpuCont
             devices.vgic.mmio_read(region, offset, access.width)
         }
     } else if let Some(offset) = machine::uart_offset(access.ipa) {
-        let sink = &mut devices.vgic;
-        let result = if access.write {
-            keel_vmm::bus::MmioDevice::write(&mut devices.uart, offset, access.width, value, sink).map(|()| 0)
-        } else {
-            keel_vmm::bus::MmioDevice::read(&mut devices.uart, offset, access.width, sink)
-        };
-        if access.write {
-            vm.console_output(&devices.uart.take_output());
-        }
-        result
+        uart_access(vm, &mut devices.uart, offset, access, value, &mut devices.vgic)
     } else if access.write {
         devices.bus.write(access.ipa, access.width, value, &mut devices.vgic).map(|()| 0)
     } else {

@@ -54,6 +54,34 @@ pub trait InterruptSink {
     fn set_spi_level(&mut self, intid: u32, high: bool);
 }
 
+/// Holds back the levels a device drives during an access, so that the caller learns
+/// whether the access moved any interrupt line before it passes them on: an access that
+/// moved none needs no look from the interrupt controller.
+#[derive(Debug, Default)]
+pub struct HeldLevels {
+    levels: Vec<(u32, bool)>,
+}
+
+impl HeldLevels {
+    /// No level was driven.
+    pub fn is_empty(&self) -> bool {
+        self.levels.is_empty()
+    }
+
+    /// Drives the held levels into `sink`, in the order the device drove them.
+    pub fn release(self, sink: &mut dyn InterruptSink) {
+        for (intid, high) in self.levels {
+            sink.set_spi_level(intid, high);
+        }
+    }
+}
+
+impl InterruptSink for HeldLevels {
+    fn set_spi_level(&mut self, intid: u32, high: bool) {
+        self.levels.push((intid, high));
+    }
+}
+
 /// An emulated device. It never knows its own guest address: offsets are relative to
 /// the start of its range on the bus.
 pub trait MmioDevice: Send {
@@ -180,6 +208,20 @@ mod tests {
         assert_eq!(bus.read(0x11fc, AccessWidth::Double, &mut lines), Err(MmioError::Unmapped));
         let counters: Vec<_> = bus.counters().collect();
         assert_eq!(counters, vec![("register", 3, 1), ("register", 1, 0)]);
+    }
+
+    #[test]
+    fn held_levels_pass_on_in_order() {
+        let mut device = Register { value: 0 };
+        let mut held = HeldLevels::default();
+        device.read(0, AccessWidth::Word, &mut held).unwrap();
+        assert!(held.is_empty(), "a read that drives no line");
+        device.write(0, AccessWidth::Word, 5, &mut held).unwrap();
+        device.write(0, AccessWidth::Word, 0, &mut held).unwrap();
+        assert!(!held.is_empty());
+        let mut lines = Lines::default();
+        held.release(&mut lines);
+        assert_eq!(lines.0, vec![(33, true), (33, false)]);
     }
 
     #[test]

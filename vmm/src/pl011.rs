@@ -1,7 +1,7 @@
 //! A PL011 UART model (the guest console), with the registers Linux's amba-pl011 driver uses.
 //!
 //! Transmission is instant: a byte written to DR lands in a bounded output buffer that the
-//! owner drains with [`Pl011::take_output`], so the TX FIFO is always empty (TXFE set, TXFF
+//! owner drains with [`Pl011::drain_output`], so the TX FIFO is always empty (TXFE set, TXFF
 //! and BUSY clear) and TXIS is raised at reset and after every write. Input goes through
 //! [`Pl011::push_input`] into a software queue of [`RX_QUEUE_BYTES`] bytes: larger than the
 //! 16-entry hardware FIFO so a pasted line is not lost while the guest is slow to read, yet
@@ -141,9 +141,13 @@ impl Pl011 {
         RX_QUEUE_BYTES - self.rx.len()
     }
 
-    /// Everything the guest wrote since the last call (moves the buffer out, no copy).
-    pub fn take_output(&mut self) -> Vec<u8> {
-        core::mem::take(&mut self.output)
+    /// Hands everything the guest wrote since the last call to `to`, then forgets it (the
+    /// buffer is kept: no allocation per byte on the console's hot path).
+    pub fn drain_output(&mut self, to: impl FnOnce(&[u8])) {
+        if !self.output.is_empty() {
+            to(&self.output);
+            self.output.clear();
+        }
     }
 
     /// Output bytes dropped because the owner did not drain the buffer in time.
@@ -301,6 +305,13 @@ impl MmioDevice for Pl011 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the guest wrote since the last look.
+    fn take_output(uart: &mut Pl011) -> Vec<u8> {
+        let mut output = Vec::new();
+        uart.drain_output(|bytes| output.extend_from_slice(bytes));
+        output
+    }
     use crate::bus::AccessWidth::{Byte, Double, Half, Word};
 
     /// Records every level driven, and the current one.
@@ -388,8 +399,8 @@ mod tests {
             assert_eq!(rd(&mut uart, &mut line, FR) & (FR_RXFF | 1 << 5 | 1 << 3), 0);
             wr(&mut uart, &mut line, DR, u32::from(byte));
         }
-        assert_eq!(uart.take_output(), b"ok\n");
-        assert!(uart.take_output().is_empty());
+        assert_eq!(take_output(&mut uart), b"ok\n");
+        assert!(take_output(&mut uart).is_empty());
         assert!(!line.high(), "TX is masked");
 
         // Input: below the trigger level (8), only the receive timeout fires.
@@ -473,7 +484,7 @@ mod tests {
         }
         wr(&mut uart, &mut line, IMSC, INT_RX | INT_RT);
         assert!(!line.high());
-        assert_eq!(uart.take_output(), text);
+        assert_eq!(take_output(&mut uart), text);
     }
 
     #[test]
@@ -506,9 +517,9 @@ mod tests {
             uart.write(DR, Byte, i as u64, &mut line).unwrap();
         }
         assert_eq!(uart.dropped_output(), 10);
-        assert_eq!(uart.take_output().len(), TX_BUFFER_BYTES);
+        assert_eq!(take_output(&mut uart).len(), TX_BUFFER_BYTES);
         wr(&mut uart, &mut line, DR, 0x1_41); // only the low byte is data
-        assert_eq!(uart.take_output(), b"A");
+        assert_eq!(take_output(&mut uart), b"A");
     }
 
     #[test]
@@ -543,7 +554,7 @@ mod tests {
         for offset in [FR, RIS, MIS, ID_FIRST, ID_LAST] {
             assert_eq!(uart.write(offset, Word, 0, &mut line), Err(MmioError::ReadOnly));
         }
-        assert!(uart.take_output().is_empty(), "refused accesses have no effect");
+        assert!(take_output(&mut uart).is_empty(), "refused accesses have no effect");
     }
 
     #[test]
