@@ -70,6 +70,42 @@ pub fn zero_frames(pa: u64, count: usize) {
     };
 }
 
+/// Copies `bytes` into frames at `pa` (which the caller owns, with room for them).
+pub fn copy_to_frames(pa: u64, bytes: &[u8]) {
+    let Some(va) = phys_to_virt(pa) else { return };
+    let bulk = bytes.len() & !63;
+    if bulk > 0 {
+        // 64 bytes per iteration with paired 128-bit loads and stores: under an emulator
+        // about twice as fast as `copy_nonoverlapping` (which moves a word at a time), so
+        // loading a 32 MiB guest kernel takes half as long.
+        // SAFETY: [bytes, bytes + bulk) is readable (a slice); [va, va + bulk) lies in frames
+        // the caller owns, mapped as normal memory by the linear map (unaligned 128-bit
+        // accesses are allowed there); the two do not overlap (the caller's frames are not
+        // part of any slice it holds).
+        unsafe {
+            core::arch::asm!(
+                "2:",
+                "ldp q0, q1, [{src}]",
+                "ldp q2, q3, [{src}, #32]",
+                "stp q0, q1, [{dst}]",
+                "stp q2, q3, [{dst}, #32]",
+                "add {src}, {src}, #64",
+                "add {dst}, {dst}, #64",
+                "cmp {src}, {end}",
+                "b.lo 2b",
+                src = inout(reg) bytes.as_ptr() as usize => _,
+                dst = inout(reg) va as usize => _,
+                end = in(reg) bytes.as_ptr() as usize + bulk,
+                out("v0") _, out("v1") _, out("v2") _, out("v3") _,
+                options(nostack),
+            )
+        };
+    }
+    let tail = &bytes[bulk..];
+    // SAFETY: as above, for the last bytes after the bulk.
+    unsafe { core::ptr::copy_nonoverlapping(tail.as_ptr(), (va as usize + bulk) as *mut u8, tail.len()) };
+}
+
 /// What the boot code knows about physical memory.
 pub struct BootMemory<'a> {
     pub ram: &'a [PhysRange],

@@ -200,12 +200,23 @@ impl GuestRam {
 
     /// Zeroes and maps `block` unless that is done; waits while another CPU does it.
     fn make_ready(&self, block: usize) -> Result<(), RamError> {
+        self.make_ready_with(block, Contents::Zeroes)
+    }
+
+    /// Makes `block` ready holding `contents`, or writes them over it if it is ready
+    /// already; waits while another CPU prepares it.
+    fn make_ready_with(&self, block: usize, contents: Contents<'_>) -> Result<(), RamError> {
         loop {
             match self.blocks.claim(block) {
-                Claim::Ready => return Ok(()),
+                Claim::Ready => {
+                    if let Contents::Bytes(bytes) = contents {
+                        self.copy_in(self.blocks.span(block).0 - RAM_BASE, bytes);
+                    }
+                    return Ok(());
+                }
                 Claim::Busy => crate::sched::yield_now(),
                 Claim::Claimed => {
-                    let result = self.prepare_claimed(block);
+                    let result = self.prepare_claimed(block, contents);
                     match result {
                         Ok(()) => self.blocks.set_ready(block),
                         Err(_) => self.blocks.release(block),
@@ -216,16 +227,27 @@ impl GuestRam {
         }
     }
 
-    fn prepare_claimed(&self, block: usize) -> Result<(), RamError> {
+    /// Fills the claimed `block` with `contents` and maps it: nothing of it is visible
+    /// before it holds what it should.
+    fn prepare_claimed(&self, block: usize, contents: Contents<'_>) -> Result<(), RamError> {
         let (ipa, len) = self.blocks.span(block);
         let pa = self.pa + (ipa - RAM_BASE);
-        kernel_space::zero_frames(pa, (len / FRAME_SIZE) as usize);
+        let bytes = match contents {
+            Contents::Bytes(bytes) => &bytes[..bytes.len().min(len as usize)],
+            Contents::Zeroes => &[],
+        };
+        if (bytes.len() as u64) < len {
+            kernel_space::zero_frames(pa, (len / FRAME_SIZE) as usize);
+        }
+        if !bytes.is_empty() {
+            self.copy_in(ipa - RAM_BASE, bytes);
+        }
         let mut tables = self.tables.lock();
         let Tables { stage2, pool, leaves } = tables.as_mut().ok_or(RamError::NoMemory)?;
         stage2.map_ram_with(pool, ipa, pa, len, *leaves).map_err(RamError::Stage2)?;
-        // SAFETY: a barrier only: the zeroes and the new descriptor are visible to every
-        // CPU's table walker before the block is marked ready (an empty entry was replaced,
-        // so no TLB holds it).
+        // SAFETY: a barrier only: the block's contents and the new descriptor are visible
+        // to every CPU's table walker before the block is marked ready (an empty entry was
+        // replaced, so no TLB holds it).
         unsafe { core::arch::asm!("dsb ish", options(nostack)) };
         Ok(())
     }
@@ -239,7 +261,7 @@ impl GuestRam {
                 crate::sched::yield_now();
                 Miss::Retry
             }
-            Claim::Claimed => match self.prepare_claimed(block) {
+            Claim::Claimed => match self.prepare_claimed(block, Contents::Zeroes) {
                 Ok(()) => {
                     self.blocks.set_ready(block);
                     Miss::Retry
@@ -252,22 +274,42 @@ impl GuestRam {
         }
     }
 
-    /// Copies `bytes` to `offset` in guest RAM (making the blocks it touches ready first).
+    /// Copies `bytes` to `offset` in guest RAM: the loader, before any vCPU runs. Blocks
+    /// the bytes cover whole are filled and mapped without being zeroed first (zeroing a
+    /// 32 MiB kernel only to overwrite it cost as much as the copy under QEMU TCG); the
+    /// others are made ready first.
     pub fn write(&self, offset: u64, bytes: &[u8]) -> Result<(), OutsideRam> {
         let end = offset.checked_add(bytes.len() as u64).ok_or(OutsideRam)?;
         if end > self.size() {
             return Err(OutsideRam);
         }
-        let blocks = self.blocks.blocks_in(RAM_BASE + offset, bytes.len() as u64).ok_or(OutsideRam)?;
-        for block in blocks {
-            self.make_ready(block).map_err(|_| OutsideRam)?;
+        let pieces = self.blocks.pieces(RAM_BASE + offset, bytes.len() as u64).ok_or(OutsideRam)?;
+        for piece in pieces {
+            let part = bytes.get(piece.bytes.clone()).ok_or(OutsideRam)?;
+            if piece.whole {
+                self.make_ready_with(piece.block, Contents::Bytes(part)).map_err(|_| OutsideRam)?;
+            } else {
+                self.make_ready(piece.block).map_err(|_| OutsideRam)?;
+                self.copy_in(offset + piece.bytes.start as u64, part);
+            }
         }
-        let va = phys_to_virt(self.pa + offset).ok_or(OutsideRam)?;
-        // SAFETY: [offset, end) lies inside this RAM's frames, reached through the linear map.
-        // The host writes it only while loading, before any vCPU runs.
-        unsafe { core::ptr::copy_nonoverlapping(bytes.as_ptr(), va as *mut u8, bytes.len()) };
         Ok(())
     }
+
+    /// Copies `bytes` to `offset` in this RAM's frames (the caller checked the range).
+    fn copy_in(&self, offset: u64, bytes: &[u8]) {
+        debug_assert!(offset + bytes.len() as u64 <= self.size());
+        kernel_space::copy_to_frames(self.pa + offset, bytes);
+    }
+}
+
+/// What a block holds when it is made ready.
+#[derive(Clone, Copy)]
+enum Contents<'a> {
+    Zeroes,
+    /// The block's bytes from its start (zeroes after them if they are fewer; only bytes
+    /// that cover it whole spare the zeroing).
+    Bytes(&'a [u8]),
 }
 
 /// Whole 64-bit words where both sides are aligned, bytes elsewhere, every access

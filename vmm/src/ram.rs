@@ -6,7 +6,8 @@
 //! does not fit still fails at once) but each block is zeroed and mapped only when first
 //! needed: by the loader, by the guest (a stage-2 translation fault inside RAM), or by a
 //! host device model about to read or write guest memory. A block is never visible to the
-//! guest, nor read by the host on the guest's behalf, before it is zeroed.
+//! guest, nor read by the host on the guest's behalf, before it is zeroed (or, by the
+//! loader, filled whole with the kernel or initrd: [`RamBlocks::pieces`]).
 //!
 //! Blocks move Absent → Preparing → Ready. The one who claims a block (Absent → Preparing)
 //! zeroes and maps it, then marks it Ready; anyone else who needs it meanwhile waits (a vCPU
@@ -36,6 +37,16 @@ pub enum Claim {
     Claimed,
     /// Someone else is preparing it: wait or retry.
     Busy,
+}
+
+/// One block's share of a write into guest RAM ([`RamBlocks::pieces`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub block: usize,
+    /// The written bytes that land in this block (offsets into the write).
+    pub bytes: Range<usize>,
+    /// They cover the whole block.
+    pub whole: bool,
 }
 
 /// The readiness of each block of one guest's RAM, [base, base + size).
@@ -71,6 +82,27 @@ impl RamBlocks {
         }
         let last = ipa.checked_add(len - 1)?;
         Some(self.block_of(ipa)?..self.block_of(last)? + 1)
+    }
+
+    /// How a write of `len` bytes at guest-physical `ipa` falls into blocks: for each block
+    /// it touches, the range of the written bytes that lands there and whether they cover
+    /// the whole block (which then needs no zeroing first). None unless all of it is RAM.
+    pub fn pieces(&self, ipa: u64, len: u64) -> Option<Vec<Piece>> {
+        let blocks = self.blocks_in(ipa, len)?;
+        let end = ipa + len;
+        Some(
+            blocks
+                .map(|block| {
+                    let (start, size) = self.span(block);
+                    let (from, to) = (start.max(ipa), (start + size).min(end));
+                    Piece {
+                        block,
+                        bytes: (from - ipa) as usize..(to - ipa) as usize,
+                        whole: from == start && to == start + size,
+                    }
+                })
+                .collect(),
+        )
     }
 
     /// Guest-physical start and length of `block`.
@@ -145,6 +177,29 @@ mod tests {
         assert_eq!(blocks.blocks_in(BASE, 0), Some(0..0));
         assert_eq!(blocks.blocks_in(BASE + (4 << 20), 2 << 20), None, "runs past the end");
         assert_eq!(blocks.blocks_in(u64::MAX, 2), None, "wraps");
+    }
+
+    #[test]
+    fn a_write_falls_into_pieces() {
+        const MIB: u64 = 1 << 20;
+        let blocks = RamBlocks::new(BASE, 7 * MIB);
+        // A 5 MiB write from 1 MiB: half of block 0, all of block 1, 2 MiB of block 2.
+        let pieces = blocks.pieces(BASE + MIB, 5 * MIB).unwrap();
+        let m = MIB as usize;
+        assert_eq!(
+            pieces,
+            vec![
+                Piece { block: 0, bytes: 0..m, whole: false },
+                Piece { block: 1, bytes: m..3 * m, whole: true },
+                Piece { block: 2, bytes: 3 * m..5 * m, whole: true },
+            ]
+        );
+        // The short last block (1 MiB) written whole.
+        assert_eq!(blocks.pieces(BASE + 6 * MIB, MIB).unwrap(), vec![Piece { block: 3, bytes: 0..m, whole: true }]);
+        assert_eq!(blocks.pieces(BASE + 4 * MIB + 10, 4).unwrap(), vec![Piece { block: 2, bytes: 0..4, whole: false }]);
+        assert_eq!(blocks.pieces(BASE, 0).unwrap(), vec![]);
+        assert_eq!(blocks.pieces(BASE + 6 * MIB, MIB + 1), None, "past the end of RAM");
+        assert_eq!(blocks.pieces(BASE - 1, 2), None, "below RAM");
     }
 
     #[test]
