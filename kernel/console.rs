@@ -2,6 +2,7 @@
 
 use crate::sync::IrqSpinlock;
 use core::fmt::{self, Write};
+use core::sync::atomic::{AtomicBool, Ordering};
 use keel_drivers::pl011::Pl011;
 
 static CONSOLE: IrqSpinlock<Option<Pl011>> = IrqSpinlock::new(None);
@@ -27,7 +28,7 @@ pub unsafe fn init(base: usize) {
     // SAFETY: guaranteed by the caller.
     let uart = unsafe { Pl011::new(base) };
     uart.init();
-    CONSOLE_BASE.store(base, core::sync::atomic::Ordering::Relaxed);
+    CONSOLE_BASE.store(base, Ordering::Relaxed);
     *CONSOLE.lock() = Some(uart);
 }
 
@@ -135,6 +136,39 @@ pub fn read_byte() -> Option<u8> {
     Some(byte)
 }
 
+/// Whether the last byte written to the console ended a line (updated under the console
+/// lock). Kernel lines — `kprintln!`, the log, reports — begin on a line of their own:
+/// when user output left the cursor mid-line (the shell's prompt, or a guest's console
+/// relayed by `vm console`), a newline comes first, so a log line is never glued into the
+/// middle of someone else's line.
+static AT_LINE_START: AtomicBool = AtomicBool::new(true);
+
+/// The console as kernel lines write to it: a newline first unless the cursor is at the
+/// start of a line, and `AT_LINE_START` kept up to date.
+struct LineWriter<'a> {
+    uart: &'a mut Pl011,
+    started: bool,
+}
+
+impl<'a> LineWriter<'a> {
+    fn new(uart: &'a mut Pl011) -> Self {
+        Self { uart, started: false }
+    }
+}
+
+impl Write for LineWriter<'_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        let Some(last) = text.bytes().last() else { return Ok(()) };
+        if !self.started && !AT_LINE_START.load(Ordering::Relaxed) {
+            self.uart.write_str("\n")?;
+        }
+        self.started = true;
+        self.uart.write_str(text)?;
+        AT_LINE_START.store(last == b'\n', Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 /// Writes raw bytes to the console (user output).
 pub fn write_bytes(bytes: &[u8]) {
     if let Some(uart) = CONSOLE.lock().as_ref() {
@@ -144,28 +178,33 @@ pub fn write_bytes(bytes: &[u8]) {
             }
             uart.write_byte(byte);
         }
+        if let Some(&last) = bytes.last() {
+            AT_LINE_START.store(last == b'\n', Ordering::Relaxed);
+        }
     }
 }
 
-/// Writes formatted text to the console (nothing before the console exists).
+/// Writes a kernel line to the console, on a line of its own (nothing before the console
+/// exists).
 pub fn print(args: fmt::Arguments<'_>) {
     if let Some(uart) = CONSOLE.lock().as_mut() {
-        let _ = uart.write_fmt(args);
+        let _ = LineWriter::new(uart).write_fmt(args);
     }
 }
 
-/// Runs `f` with the console to itself, for multi-line output that must not interleave.
-/// If the lock cannot be had (its holder may have crashed), writes without it.
+/// Runs `f` with the console to itself, for multi-line output that must not interleave
+/// (starting on a line of its own). If the lock cannot be had (its holder may have
+/// crashed), writes without it.
 pub fn with_exclusive(f: impl FnOnce(&mut dyn Write)) {
     match CONSOLE.try_lock_for(10_000_000) {
         Some(mut console) => {
             if let Some(uart) = console.as_mut() {
-                f(uart);
+                f(&mut LineWriter::new(uart));
             }
         }
         None => {
             if let Some(mut uart) = stolen_console() {
-                f(&mut uart);
+                f(&mut LineWriter::new(&mut uart));
             }
         }
     }
@@ -182,18 +221,13 @@ pub fn force_print(args: fmt::Arguments<'_>) {
 static CONSOLE_BASE: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
 
 fn stolen_console() -> Option<Pl011> {
-    let base = CONSOLE_BASE.load(core::sync::atomic::Ordering::Relaxed);
+    let base = CONSOLE_BASE.load(Ordering::Relaxed);
     if base == 0 {
         return None;
     }
     // SAFETY: `base` was recorded by the boot code after mapping the console UART; using
     // a second handle only happens when the owner is stuck, to get a last report out.
     Some(unsafe { Pl011::new(base) })
-}
-
-#[macro_export]
-macro_rules! kprint {
-    ($($arg:tt)*) => { $crate::console::print(format_args!($($arg)*)) };
 }
 
 #[macro_export]
