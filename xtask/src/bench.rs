@@ -235,6 +235,7 @@ fn switch(args: &BenchArgs, images: &Images) -> Result<(), String> {
     let selftest = console_of(&args.cpu, "keel.selftest", "", images)?;
     let switch = figure(&selftest, "selftest:", " ns per switch").ok_or("no switch figure from the self-tests")?;
     let guest_exit = figure(&selftest, "selftest:", " ns per guest exit").ok_or("no guest exit figure from the self-tests")?;
+    let in_place = figure(&selftest, "selftest:", " ns per in-place exit").ok_or("no in-place exit figure from the self-tests")?;
     let shell = console_of(&args.cpu, "", "sysbench\n", images)?;
     let getpid = figure(&shell, "sysbench: getpid", " ns per call").ok_or("no getpid figure from sysbench")?;
     let yields = figure(&shell, "sysbench: yield", " ns per call").ok_or("no yield figure from sysbench")?;
@@ -244,6 +245,7 @@ fn switch(args: &BenchArgs, images: &Images) -> Result<(), String> {
     println!("{:<44}  {:>8}", "syscall round trip (getpid, EL0 -> EL2 -> EL0)", getpid);
     println!("{:<44}  {:>8}", "syscall + scheduler pass (yield, no switch)", yields);
     println!("{:<44}  {:>8}", "guest exit round trip (world switch, MMIO)", guest_exit);
+    println!("{:<44}  {:>8}", "guest exit completed in place (MMIO)", in_place);
     if getpid > 0 {
         println!("ratio switch/syscall: {:.2}", switch as f64 / getpid as f64);
     }
