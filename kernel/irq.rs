@@ -122,18 +122,23 @@ pub fn on_ipi(_intid: u32) {
 /// Enables or disables a private interrupt on this CPU only (e.g. the guest timer's PPI
 /// while its virtual interrupt is in flight).
 pub fn set_private_enabled(intid: u32, enabled: bool) {
+    // The CPU's record and its redistributor must be the same CPU's: a thread moved to
+    // another CPU between the two would leave the record wrong for good (the vCPU loop then
+    // kept the guest timer's PPI enabled while its line was high: an interrupt at every
+    // entry, and the guest never ran again).
+    let irqs = cpu::irq_save();
     // Called on every guest entry: skip the redistributor when nothing changes.
     let cpu = cpu::current();
     let bit = 1u32 << (intid % 32);
     let disabled = cpu.private_disabled.load(core::sync::atomic::Ordering::Relaxed);
-    if (disabled & bit == 0) == enabled {
-        return;
+    if (disabled & bit == 0) != enabled {
+        if let Some(redistributor) = this_redistributor() {
+            report(if enabled { redistributor.enable_private(intid) } else { redistributor.disable_private(intid) });
+            let updated = if enabled { disabled & !bit } else { disabled | bit };
+            cpu.private_disabled.store(updated, core::sync::atomic::Ordering::Relaxed);
+        }
     }
-    if let Some(redistributor) = this_redistributor() {
-        report(if enabled { redistributor.enable_private(intid) } else { redistributor.disable_private(intid) });
-        let updated = if enabled { disabled & !bit } else { disabled | bit };
-        cpu.private_disabled.store(updated, core::sync::atomic::Ordering::Relaxed);
-    }
+    cpu::irq_restore(irqs);
 }
 
 /// Guest interrupts (timer, GIC maintenance) only need to make the guest exit; by the time

@@ -96,6 +96,10 @@ pub fn run_vcpu(vm: Arc<Vm>, running: Arc<Running>, index: usize) {
             devices.vgic.take_kicks()
         };
         kick(&vm, kicks, index);
+        // From here to the exit the thread stays on this CPU: the timer PPI set and the
+        // CPU recorded for kicks are the ones the guest runs on (a kick sent meanwhile is
+        // taken as the guest is entered, and pulls it out at once).
+        let irqs = cpu::irq_save();
         // While the timer's interrupt is in flight, keep the physical line from pulling
         // the guest out again and again: the guest sees it through the list registers.
         crate::irq::set_private_enabled(VTIMER_INTID, !timer_line(&vcpu.el1, cntvoff));
@@ -103,6 +107,7 @@ pub fn run_vcpu(vm: Arc<Vm>, running: Arc<Running>, index: usize) {
         let mut in_place = |raw: &RawExit, regs: &mut GuestRegs| complete_in_place(&vm, &running, &slot.counters, raw, regs);
         let raw = guest::run(&mut vcpu, &running.hardware, &mut in_place);
         slot.in_guest_on.store(-1, Ordering::Release);
+        cpu::irq_restore(irqs);
         {
             let mut devices = running.devices.lock();
             devices.vgic.sync_list_registers(index, &mut vcpu.vgic.lrs[..lr_count]);
