@@ -34,8 +34,8 @@ pub enum Expect {
     },
     /// `selftest: N passed, 0 failed` with N at least this, and no `... FAILED` line.
     SelftestsPass { at_least: u32 },
-    /// After the script typed `to` (a line, compared without its newline), a line starting
-    /// with `starting` (after any prompt) came within `within`.
+    /// Each time the script typed `to` (a line, compared without its newline), a line
+    /// starting with `starting` (after any prompt) came within `within`.
     Responds {
         to: &'static str,
         starting: &'static str,
@@ -391,26 +391,27 @@ fn selftests_pass(session: &Session, at_least: u32) -> Result<(), String> {
 }
 
 fn responds(session: &Session, to: &str, starting: &str, within: Duration) -> Result<(), String> {
-    let typed = session
-        .typed
-        .iter()
-        .find(|typed| typed.text.trim_end() == to)
-        .ok_or_else(|| format!("`{to}` was never typed"))?;
-    let answer = session
-        .console
-        .iter()
-        .find(|line| line.at >= typed.at && after_prompts(&line.text).starts_with(starting))
-        .ok_or_else(|| format!("no line starting with `{starting}` after `{to}` was typed"))?;
-    let took = answer.at - typed.at;
-    if took <= within {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{to}` was answered after {:.2} s (allowed: {:.2} s)",
-            took.as_secs_f64(),
-            within.as_secs_f64()
-        ))
+    let mut typed = session.typed.iter().filter(|typed| typed.text.trim_end() == to).peekable();
+    if typed.peek().is_none() {
+        return Err(format!("`{to}` was never typed"));
     }
+    for (nth, typed) in typed.enumerate() {
+        let answer = session
+            .console
+            .iter()
+            .find(|line| line.at >= typed.at && after_prompts(&line.text).starts_with(starting))
+            .ok_or_else(|| format!("no line starting with `{starting}` after `{to}` was typed (time {})", nth + 1))?;
+        let took = answer.at - typed.at;
+        if took > within {
+            return Err(format!(
+                "`{to}` (time {}) was answered after {:.2} s (allowed: {:.2} s)",
+                nth + 1,
+                took.as_secs_f64(),
+                within.as_secs_f64()
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn ps(session: &Session, table: usize, check: PsCheck) -> Result<(), String> {

@@ -1,9 +1,10 @@
 //! `cargo xtask systest`: Keel booted under QEMU, checked from its console.
 //!
 //! Every case is a row of `cases::CASES`, `files::FILE_CASES`, `guests::GUEST_CASES`,
-//! `virtio::VIRTIO_CASES`, `hostile::HOSTILE_CASES`, `observe::OBSERVE_CASES` or
-//! `lifecycle::cases()` (or, for a directory shared with Keel, of `files::SHARE_CASES` or
-//! `lifecycle::SHARE_CASES`): the `run` options, what
+//! `virtio::VIRTIO_CASES`, `hostile::HOSTILE_CASES`, `observe::OBSERVE_CASES`,
+//! `many::FAIR_CASES` or `lifecycle::cases()` (or, for a directory shared with Keel, of
+//! `files::SHARE_CASES` or `lifecycle::SHARE_CASES`; with ports of the machine, of
+//! `net::NET_CASES` or `many::MANY_CASES`): the `run` options, what
 //! to type into the console (at once, line by line at the shell's prompts, or at a guest's
 //! prompts), and what must be seen (`expect::Expect`). Cases run through the same runner as
 //! `cargo xtask run` with piped input.
@@ -13,6 +14,7 @@ mod expect;
 mod files;
 mod guests;
 mod lifecycle;
+mod many;
 mod net;
 mod hostile;
 mod observe;
@@ -359,7 +361,7 @@ pub fn command(args: &[String]) -> u8 {
         .iter()
         .chain(lifecycle::SHARE_CASES)
         .map(Job::Shared)
-        .chain(net::NET_CASES.iter().map(Job::Net));
+        .chain(net::NET_CASES.iter().chain(many::MANY_CASES).map(Job::Net));
     let all = cases::CASES.iter().chain(files::FILE_CASES).map(Job::Plain).chain(shared.clone().filter(|job| !job.is_guest_case()));
     let plain = all.filter(matches);
     let with_guests: Vec<Job> =
@@ -473,6 +475,7 @@ fn guest_cases() -> impl Iterator<Item = &'static Case> {
         .chain(hostile::HOSTILE_CASES)
         .chain(observe::OBSERVE_CASES)
         .chain(lifecycle::cases())
+        .chain(many::FAIR_CASES)
 }
 
 /// `, N skipped` for the summary line, when some were.

@@ -227,7 +227,7 @@ fn fetch_from_guest([_, forwarded]: [u16; 2]) -> Result<(), String> {
 }
 
 /// One HTTP exchange with `127.0.0.1:port`: sends `request`, reads until the server closes.
-fn exchange(port: u16, request: &[u8]) -> Result<String, String> {
+pub(super) fn exchange(port: u16, request: &[u8]) -> Result<String, String> {
     let address = SocketAddr::from(([127, 0, 0, 1], port));
     let mut stream = TcpStream::connect_timeout(&address, Duration::from_secs(3)).map_err(|e| format!("connect: {e}"))?;
     stream.set_read_timeout(Some(Duration::from_secs(10))).map_err(|e| e.to_string())?;
