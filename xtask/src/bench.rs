@@ -6,6 +6,8 @@
 //! `boot`: the default Linux guest booted under Keel and directly on QEMU, alternately.
 //! `net`: guests' TCP throughput and ping round trips under Keel and on bare QEMU
 //! (`bench_net`).
+//! `density`: how many small guests a 2-CPU, 4 GiB host boots, N of them booting
+//! together, host memory per guest (`bench_density`).
 
 use crate::image::{self, Images};
 use crate::options::{self, Parsed, RunOptions};
@@ -15,7 +17,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const USAGE: &str = "usage: cargo xtask bench [banner] [switch] [boot] [net] [--runs N] [--cpu MODEL] [--kernel PATH] [--initrd PATH]
+const USAGE: &str = "usage: cargo xtask bench [banner] [switch] [boot] [net] [density] [--runs N] [--cpu MODEL] [--kernel PATH] [--initrd PATH]
 
 benchmarks (all when none is named):
   banner          seconds from QEMU start to the banner and to the shell's prompt with 1 and
@@ -27,6 +29,9 @@ benchmarks (all when none is named):
   net             TCP throughput (MB/s) guest -> host service and guest -> guest, and ping
                   round trips, of Linux guests on Keel's switch and on bare QEMU with their
                   own virtio-net, and the ratios (--runs transfers of 16 MiB each way)
+  density         Linux guests of 64 MiB with 1 vCPU on a host of 2 CPUs and 4 GiB: seconds
+                  for 1, 2, 4 and 8 booting together, how many boot and run at once, host
+                  memory per running guest
 
   --runs N        boots per configuration, or transfers for net (default 5)
   --cpu MODEL     CPU model (default cortex-a76)
@@ -34,7 +39,7 @@ benchmarks (all when none is named):
   --initrd PATH   boot with this initrd instead of building target/keel/initrd.cpio
 ";
 
-const BENCHMARKS: &[&str] = &["banner", "switch", "boot", "net"];
+const BENCHMARKS: &[&str] = &["banner", "switch", "boot", "net", "density"];
 
 #[derive(Debug, PartialEq)]
 pub struct BenchArgs {
@@ -340,10 +345,11 @@ struct BootRun {
 
 /// Seconds from typing `vm start linux` to the guest's marker line under Keel, and the
 /// kernel's report of the guest's exits by class (after the guest powers itself off).
-fn keel_guest_boot(cpu: &str, stage2: &str, images: &Images) -> Result<BootRun, String> {
+fn keel_guest_boot(cpu: &str, host_cpus: u32, stage2: &str, images: &Images) -> Result<BootRun, String> {
     use crate::typing::Step::{Type, TypeAfter, WaitFor};
     let append = format!("keel.log=info keel.stage2={stage2}");
-    let args = ["--cpu", cpu, "--smp", "2", "--timeout", "300", "--append", &append];
+    let smp = host_cpus.to_string();
+    let args = ["--cpu", cpu, "--smp", &smp, "--timeout", "300", "--append", &append];
     let options: RunOptions = match options::parse_run_args(&args)? {
         Parsed::Run(options) => options,
         Parsed::Help => unreachable!("no --help in fixed arguments"),
@@ -372,34 +378,44 @@ fn keel_guest_boot(cpu: &str, stage2: &str, images: &Images) -> Result<BootRun, 
     }
 }
 
-/// The guest's boot under Keel against bare QEMU, alternating, `runs` of each.
+/// The guest's boot under Keel against bare QEMU, alternating, `runs` of each. Keel runs
+/// on 2 CPUs (its default; with stage-2 pages, and with blocks) and on 1, like the bare
+/// QEMU: under TCG every broadcast TLB invalidation of the guest makes QEMU stop its other
+/// emulated CPU, a cost of the emulation that hardware does not have.
 fn boot(args: &BenchArgs, images: &Images) -> Result<(), String> {
-    let (mut keel, mut blocks, mut bare) = (Series::default(), Series::default(), Series::default());
+    let (mut keel, mut blocks, mut one, mut bare) = (Series::default(), Series::default(), Series::default(), Series::default());
     let mut exits = None;
     for run in 1..=args.runs {
         if std::io::stderr().is_terminal() {
             eprint!("\rbench boot: run {run}/{} ", args.runs);
         }
         bare.add(bare_guest_boot(&args.cpu)?);
-        let pages = keel_guest_boot(&args.cpu, "pages", images)?;
+        let pages = keel_guest_boot(&args.cpu, 2, "pages", images)?;
         exits = exits.or(pages.exits.clone());
         keel.add(pages);
-        blocks.add(keel_guest_boot(&args.cpu, "blocks", images)?);
+        blocks.add(keel_guest_boot(&args.cpu, 2, "blocks", images)?);
+        one.add(keel_guest_boot(&args.cpu, 1, "pages", images)?);
     }
     if std::io::stderr().is_terminal() {
         eprintln!();
     }
-    println!("bench boot: the guest's boot to its marker line ({}, 1 vCPU, 256 MiB, median of {})", args.cpu, args.runs);
+    println!(
+        "bench boot: the guest's boot to its marker line ({}, 1 vCPU, 256 MiB; Keel on 2 host CPUs unless said; median of {})",
+        args.cpu, args.runs
+    );
     println!("{:<50}  {:>8}  {:>8}  {:>8}", "seconds", "median", "min", "max");
     let rows = [
         ("wall time under Keel (from vm start)", &keel.time),
         ("  with stage-2 blocks (keel.stage2=blocks)", &blocks.time),
+        ("  on 1 host CPU (--smp 1)", &one.time),
         ("wall time on bare QEMU (from QEMU start)", &bare.time),
         ("QEMU CPU time under Keel (vm start to marker)", &keel.cpu),
         ("  with stage-2 blocks", &blocks.cpu),
+        ("  on 1 host CPU", &one.cpu),
         ("QEMU CPU time on bare QEMU (start to marker)", &bare.cpu),
         ("the guest's own uptime at its marker, under Keel", &keel.uptime),
         ("  with stage-2 blocks", &blocks.uptime),
+        ("  on 1 host CPU", &one.uptime),
         ("the guest's own uptime at its marker, bare QEMU", &bare.uptime),
     ];
     for (name, times) in rows {
@@ -414,6 +430,8 @@ fn boot(args: &BenchArgs, images: &Images) -> Result<(), String> {
         ("ratio Keel/bare, guest's own uptime", &keel.uptime, &bare.uptime),
         ("ratio Keel with stage-2 blocks/bare, wall time", &blocks.time, &bare.time),
         ("ratio Keel with stage-2 blocks/bare, QEMU CPU time", &blocks.cpu, &bare.cpu),
+        ("ratio Keel on 1 host CPU/bare, wall time", &one.time, &bare.time),
+        ("ratio Keel on 1 host CPU/bare, QEMU CPU time", &one.cpu, &bare.cpu),
     ];
     for (what, keel, bare) in ratios {
         let (keel, bare) = (median(keel).unwrap_or_default(), median(bare).unwrap_or_default());
@@ -453,6 +471,7 @@ pub fn command(args: &[String]) -> u8 {
             "switch" => switch(&args, &images),
             "boot" => boot(&args, &images),
             "net" => crate::bench_net::net(&args, &images),
+            "density" => crate::bench_density::density(&args, &images),
             other => Err(format!("unknown benchmark `{other}`")),
         };
         if let Err(error) = result {
@@ -499,7 +518,7 @@ mod tests {
     fn arguments() {
         let args = |a: &[&str]| parse_args(&a.iter().map(|s| s.to_string()).collect::<Vec<_>>());
         let all = args(&[]).unwrap().unwrap();
-        assert_eq!(all.names, vec!["banner", "switch", "boot", "net"]);
+        assert_eq!(all.names, vec!["banner", "switch", "boot", "net", "density"]);
         assert_eq!(all.runs, 5);
         let some = args(&["banner", "--runs=3", "--cpu", "max"]).unwrap().unwrap();
         assert_eq!((some.runs, some.cpu.as_str()), (3, "max"));

@@ -2,6 +2,7 @@
 
 mod added;
 mod bench;
+mod bench_density;
 mod bench_net;
 mod console;
 mod cpio;

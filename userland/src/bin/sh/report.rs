@@ -1,5 +1,5 @@
-//! The text of `ps`, `cpus`, `mem`, `uptime` and `vm list`: pure formatting of what the kernel
-//! reports.
+//! The text of `ps`, `cpus`, `mem`, `uptime` and `vm list` (and why a VM did not fit): pure
+//! formatting of what the kernel reports.
 
 use alloc::format;
 use alloc::string::{String, ToString};
@@ -203,6 +203,18 @@ pub fn table<const N: usize>(header: [&str; N], right: [bool; N], rows: &[[Strin
     text
 }
 
+/// `: it needs N MiB of RAM, the host has M MiB free`: why a VM of `needed` bytes did not
+/// start with `free` bytes free. A guest's RAM is one run of host memory, so when enough is
+/// free in pieces the message says that.
+pub fn start_memory_hint(needed: u64, free: u64) -> String {
+    let (needed, free) = (needed >> 20, free >> 20);
+    if free >= needed {
+        format!(": it needs {needed} MiB of RAM in one piece, the host has {free} MiB free but in smaller pieces")
+    } else {
+        format!(": it needs {needed} MiB of RAM, the host has {free} MiB free")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,5 +346,15 @@ web     stopped      2     1G       -      0     2
         assert_eq!(guest_size(1500 << 10), "1500K");
         assert_eq!(guest_size(1000), "1000");
         assert_eq!(guest_size(0), "0K");
+    }
+
+    #[test]
+    fn a_vm_that_did_not_start_is_told_why() {
+        const MIB: u64 = 1 << 20;
+        assert_eq!(start_memory_hint(700 * MIB, 658 * MIB), ": it needs 700 MiB of RAM, the host has 658 MiB free");
+        assert_eq!(
+            start_memory_hint(64 * MIB, 69 * MIB),
+            ": it needs 64 MiB of RAM in one piece, the host has 69 MiB free but in smaller pieces"
+        );
     }
 }

@@ -66,9 +66,7 @@ pub fn run(shell: &mut Shell, args: &[String]) {
 /// `: it needs N MiB of RAM, the host has M MiB free`: why a start ran out of memory.
 fn memory_hint(name: &str) -> String {
     match (find(name), sys::mem_stats()) {
-        (Ok(Some(vm)), Ok(stats)) => {
-            format!(": it needs {} MiB of RAM, the host has {} MiB free", vm.mem_bytes >> 20, stats.free_bytes >> 20)
-        }
+        (Ok(Some(vm)), Ok(stats)) => super::report::start_memory_hint(vm.mem_bytes, stats.free_bytes),
         _ => String::new(),
     }
 }
