@@ -270,8 +270,9 @@ fn guest_uptime(line: &str) -> Option<f64> {
 }
 
 /// Seconds from QEMU's start to the guest's marker line, with the guest as QEMU's own
-/// kernel (no Keel): the baseline.
-fn bare_guest_boot(cpu: &str) -> Result<BootRun, String> {
+/// kernel (no Keel): the baseline. With `cpus` 2, QEMU emulates a second CPU that the
+/// guest leaves off (`maxcpus=1`), as Keel's default host has one the guest does not use.
+fn bare_guest_boot(cpu: &str, cpus: u32) -> Result<BootRun, String> {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     let dir = crate::guest::images_dir();
@@ -281,13 +282,13 @@ fn bare_guest_boot(cpu: &str) -> Result<BootRun, String> {
     }
     let started = std::time::Instant::now();
     let mut child = Command::new(crate::qemu::binary())
-        .args(["-M", "virt,gic-version=3", "-cpu", &crate::qemu::cpu_arg(cpu), "-smp", "1", "-m", "256M"])
+        .args(["-M", "virt,gic-version=3", "-cpu", &crate::qemu::cpu_arg(cpu), "-smp", &cpus.to_string(), "-m", "256M"])
         .args(["-display", "none", "-nodefaults", "-no-user-config", "-serial", "stdio", "-monitor", "none"])
         .arg("-kernel")
         .arg(&kernel)
         .arg("-initrd")
         .arg(&initramfs)
-        .args(["-append", GUEST_CMDLINE])
+        .args(["-append", &if cpus > 1 { format!("{GUEST_CMDLINE} maxcpus=1") } else { GUEST_CMDLINE.to_string() }])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -380,16 +381,19 @@ fn keel_guest_boot(cpu: &str, host_cpus: u32, stage2: &str, images: &Images) -> 
 
 /// The guest's boot under Keel against bare QEMU, alternating, `runs` of each. Keel runs
 /// on 2 CPUs (its default; with stage-2 pages, and with blocks) and on 1, like the bare
-/// QEMU: under TCG every broadcast TLB invalidation of the guest makes QEMU stop its other
-/// emulated CPU, a cost of the emulation that hardware does not have.
+/// QEMU; the bare QEMU also runs with a second CPU the guest leaves off: under TCG every
+/// broadcast TLB invalidation of the guest makes QEMU stop its other emulated CPUs, a cost
+/// of the emulation (and not of Keel) that hardware does not have.
 fn boot(args: &BenchArgs, images: &Images) -> Result<(), String> {
-    let (mut keel, mut blocks, mut one, mut bare) = (Series::default(), Series::default(), Series::default(), Series::default());
+    let (mut keel, mut blocks, mut one) = (Series::default(), Series::default(), Series::default());
+    let (mut bare, mut bare_two) = (Series::default(), Series::default());
     let mut exits = None;
     for run in 1..=args.runs {
         if std::io::stderr().is_terminal() {
             eprint!("\rbench boot: run {run}/{} ", args.runs);
         }
-        bare.add(bare_guest_boot(&args.cpu)?);
+        bare.add(bare_guest_boot(&args.cpu, 1)?);
+        bare_two.add(bare_guest_boot(&args.cpu, 2)?);
         let pages = keel_guest_boot(&args.cpu, 2, "pages", images)?;
         exits = exits.or(pages.exits.clone());
         keel.add(pages);
@@ -409,14 +413,17 @@ fn boot(args: &BenchArgs, images: &Images) -> Result<(), String> {
         ("  with stage-2 blocks (keel.stage2=blocks)", &blocks.time),
         ("  on 1 host CPU (--smp 1)", &one.time),
         ("wall time on bare QEMU (from QEMU start)", &bare.time),
+        ("  with a second CPU the guest leaves off", &bare_two.time),
         ("QEMU CPU time under Keel (vm start to marker)", &keel.cpu),
         ("  with stage-2 blocks", &blocks.cpu),
         ("  on 1 host CPU", &one.cpu),
         ("QEMU CPU time on bare QEMU (start to marker)", &bare.cpu),
+        ("  with a second CPU the guest leaves off", &bare_two.cpu),
         ("the guest's own uptime at its marker, under Keel", &keel.uptime),
         ("  with stage-2 blocks", &blocks.uptime),
         ("  on 1 host CPU", &one.uptime),
         ("the guest's own uptime at its marker, bare QEMU", &bare.uptime),
+        ("  with a second CPU the guest leaves off", &bare_two.uptime),
     ];
     for (name, times) in rows {
         let min = times.iter().min().copied().unwrap_or_default();
@@ -432,6 +439,9 @@ fn boot(args: &BenchArgs, images: &Images) -> Result<(), String> {
         ("ratio Keel with stage-2 blocks/bare, QEMU CPU time", &blocks.cpu, &bare.cpu),
         ("ratio Keel on 1 host CPU/bare, wall time", &one.time, &bare.time),
         ("ratio Keel on 1 host CPU/bare, QEMU CPU time", &one.cpu, &bare.cpu),
+        ("ratio Keel/bare with a second CPU, wall time", &keel.time, &bare_two.time),
+        ("ratio Keel/bare with a second CPU, QEMU CPU time", &keel.cpu, &bare_two.cpu),
+        ("ratio bare with a second CPU/bare, wall time", &bare_two.time, &bare.time),
     ];
     for (what, keel, bare) in ratios {
         let (keel, bare) = (median(keel).unwrap_or_default(), median(bare).unwrap_or_default());
