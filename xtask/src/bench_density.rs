@@ -43,12 +43,19 @@ struct Memory {
 fn parse_mem(text: &str) -> Option<Memory> {
     let figure_before = |line: &str, unit: &str| -> Option<f64> {
         let end = line.find(unit)?;
-        line[..end].rsplit(|c: char| c == ' ' || c == ',').find(|w| !w.is_empty())?.parse().ok()
+        line[..end]
+            .rsplit(|c: char| c == ' ' || c == ',')
+            .find(|w| !w.is_empty())?
+            .parse()
+            .ok()
     };
     let memory = text.lines().rev().find(|l| l.starts_with("memory: "))?;
     let heap = text.lines().rev().find(|l| l.starts_with("kernel heap: "))?;
     let heap_kib = figure_before(heap, " KiB used").or_else(|| figure_before(heap, " MiB used").map(|m| m * 1024.0))?;
-    Some(Memory { used_mib: figure_before(memory, " MiB used")?, heap_kib })
+    Some(Memory {
+        used_mib: figure_before(memory, " MiB used")?,
+        heap_kib,
+    })
 }
 
 /// A Keel console to drive.
@@ -72,7 +79,9 @@ impl Host {
     fn await_markers(&mut self, names: &[String]) -> Result<(), String> {
         for name in names {
             self.session.type_text(&format!("vm console {name}\n"))?;
-            self.session.wait_for(MARKER, BOOT_WAIT).map_err(|e| format!("{name} did not boot: {e}"))?;
+            self.session
+                .wait_for(MARKER, BOOT_WAIT)
+                .map_err(|e| format!("{name} did not boot: {e}"))?;
             self.session.type_text("\x1d")?;
             self.session.wait_for(&format!("[detached from {name}]"), STEP_WAIT)?;
             self.session.wait_for(PROMPT, STEP_WAIT)?;
@@ -111,20 +120,43 @@ fn name(index: usize) -> String {
 }
 
 fn run(args: &BenchArgs, images: &Images) -> Result<Density, String> {
-    let run_args = ["--cpu", &args.cpu, "--smp", "2", "--mem", "4G", "--http-port", "0", "--no-disk", "--no-net"];
+    let run_args = [
+        "--cpu",
+        &args.cpu,
+        "--smp",
+        "2",
+        "--mem",
+        "4G",
+        "--http-port",
+        "0",
+        "--no-disk",
+        "--no-net",
+    ];
     let options: RunOptions = match options::parse_run_args(&run_args)? {
         Parsed::Run(options) => options,
         Parsed::Help => unreachable!("no --help in fixed arguments"),
     };
     let qmp = std::env::temp_dir().join(format!("keel-bench-density-{}.qmp", std::process::id()));
     let mut command = Command::new(crate::qemu::binary());
-    command.args(crate::qemu::args(&options, images, crate::qemu::Console::Piped { qmp_socket: &qmp }));
-    let mut host = Host { session: Session::spawn("Keel", command)? };
+    command.args(crate::qemu::args(
+        &options,
+        images,
+        crate::qemu::Console::Piped { qmp_socket: &qmp },
+    ));
+    let mut host = Host {
+        session: Session::spawn("Keel", command)?,
+    };
     host.session.wait_for(PROMPT, STEP_WAIT)?;
     let memory_line = host.command("mem")?;
     let host_mib = memory_line
         .lines()
-        .find_map(|l| l.strip_prefix("memory: ")?.split(" MiB RAM").next()?.parse::<f64>().ok())
+        .find_map(|l| {
+            l.strip_prefix("memory: ")?
+                .split(" MiB RAM")
+                .next()?
+                .parse::<f64>()
+                .ok()
+        })
         .unwrap_or(0.0);
     for index in 1..=MOST_GUESTS {
         let reply = host.command(&format!("vm create {} --mem {GUEST_MIB}M", name(index)))?;
@@ -147,7 +179,11 @@ fn run(args: &BenchArgs, images: &Images) -> Result<Density, String> {
         host.await_markers(&names)?;
         let seconds = started.elapsed().as_secs_f64();
         let after = host.mem()?;
-        together.push(Together { guests: count, seconds, per_guest: per_guest(before, after, count) });
+        together.push(Together {
+            guests: count,
+            seconds,
+            per_guest: per_guest(before, after, count),
+        });
         for name in &names {
             host.command(&format!("vm kill {name}"))?;
         }
@@ -167,7 +203,13 @@ fn run(args: &BenchArgs, images: &Images) -> Result<Density, String> {
             if reply.contains("started") {
                 started.push(name.clone());
             } else {
-                refused = Some(reply.lines().find(|l| l.starts_with("vm: ")).unwrap_or(reply.trim()).to_string());
+                refused = Some(
+                    reply
+                        .lines()
+                        .find(|l| l.starts_with("vm: "))
+                        .unwrap_or(reply.trim())
+                        .to_string(),
+                );
                 break;
             }
         }
@@ -181,12 +223,21 @@ fn run(args: &BenchArgs, images: &Images) -> Result<Density, String> {
     };
     let after = host.mem()?;
     let list = host.command("vm list")?;
-    let running = list.lines().filter(|l| l.split_whitespace().nth(1) == Some("running")).count();
+    let running = list
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1) == Some("running"))
+        .count();
     if running != booted {
         return Err(format!("{booted} guests booted but {running} are running:\n{list}"));
     }
     let _ = std::fs::remove_file(&qmp);
-    Ok(Density { together, booted, stopped_by, per_guest: per_guest(before, after, booted.max(1)), host_mib })
+    Ok(Density {
+        together,
+        booted,
+        stopped_by,
+        per_guest: per_guest(before, after, booted.max(1)),
+        host_mib,
+    })
 }
 
 /// What `count` guests added between two `mem`s, per guest.
@@ -208,10 +259,17 @@ pub fn density(args: &BenchArgs, images: &Images) -> Result<(), String> {
         "bench density: Linux guests of {GUEST_MIB} MiB with 1 vCPU on a Keel host with 2 CPUs and {:.0} MiB ({})",
         figures.host_mib, args.cpu
     );
-    println!("{:<26}  {:>9}  {:>10}  {:>14}  {:>20}", "guests booting together", "seconds", "per guest", "vs 1 guest x N", "host MiB per guest");
+    println!(
+        "{:<26}  {:>9}  {:>10}  {:>14}  {:>20}",
+        "guests booting together", "seconds", "per guest", "vs 1 guest x N", "host MiB per guest"
+    );
     let one = figures.together.first().map_or(0.0, |row| row.seconds);
     for row in &figures.together {
-        let ratio = if one > 0.0 { row.seconds / (one * row.guests as f64) } else { 0.0 };
+        let ratio = if one > 0.0 {
+            row.seconds / (one * row.guests as f64)
+        } else {
+            0.0
+        };
         println!(
             "{:<26}  {:>9.2}  {:>10.2}  {:>14.2}  {:>20.1}",
             row.guests,
@@ -221,13 +279,19 @@ pub fn density(args: &BenchArgs, images: &Images) -> Result<(), String> {
             row.per_guest.used_mib
         );
     }
-    println!("guests booted and running at once: {} (then: {})", figures.booted, figures.stopped_by);
+    println!(
+        "guests booted and running at once: {} (then: {})",
+        figures.booted, figures.stopped_by
+    );
     let overhead = figures.per_guest.used_mib - GUEST_MIB as f64;
     println!(
         "host memory per running guest: {:.2} MiB = {GUEST_MIB} MiB of guest RAM + {:.2} MiB (stage-2 tables, vCPU stack, device buffers); kernel heap {:.0} KiB",
         figures.per_guest.used_mib, overhead, figures.per_guest.heap_kib
     );
-    println!("ratio host memory / guest RAM: {:.3}", figures.per_guest.used_mib / GUEST_MIB as f64);
+    println!(
+        "ratio host memory / guest RAM: {:.3}",
+        figures.per_guest.used_mib / GUEST_MIB as f64
+    );
     Ok(())
 }
 
@@ -238,16 +302,41 @@ mod tests {
     #[test]
     fn mem_figures() {
         let text = "keel> mem\nmemory: 4096.0 MiB RAM, 4053.2 MiB usable, 131.5 MiB used, 3921.7 MiB free\nkernel heap: 64.0 MiB, 617 KiB used\nkeel> ";
-        assert_eq!(parse_mem(text), Some(Memory { used_mib: 131.5, heap_kib: 617.0 }));
-        let big_heap = "memory: 1.0 MiB RAM, 1.0 MiB usable, 2.0 MiB used, 3.0 MiB free\nkernel heap: 64.0 MiB, 1.5 MiB used";
-        assert_eq!(parse_mem(big_heap), Some(Memory { used_mib: 2.0, heap_kib: 1536.0 }));
+        assert_eq!(
+            parse_mem(text),
+            Some(Memory {
+                used_mib: 131.5,
+                heap_kib: 617.0
+            })
+        );
+        let big_heap =
+            "memory: 1.0 MiB RAM, 1.0 MiB usable, 2.0 MiB used, 3.0 MiB free\nkernel heap: 64.0 MiB, 1.5 MiB used";
+        assert_eq!(
+            parse_mem(big_heap),
+            Some(Memory {
+                used_mib: 2.0,
+                heap_kib: 1536.0
+            })
+        );
         assert_eq!(parse_mem("no figures"), None);
     }
 
     #[test]
     fn per_guest_divides_the_difference() {
-        let before = Memory { used_mib: 100.0, heap_kib: 500.0 };
-        let after = Memory { used_mib: 366.0, heap_kib: 900.0 };
-        assert_eq!(per_guest(before, after, 4), Memory { used_mib: 66.5, heap_kib: 100.0 });
+        let before = Memory {
+            used_mib: 100.0,
+            heap_kib: 500.0,
+        };
+        let after = Memory {
+            used_mib: 366.0,
+            heap_kib: 900.0,
+        };
+        assert_eq!(
+            per_guest(before, after, 4),
+            Memory {
+                used_mib: 66.5,
+                heap_kib: 100.0
+            }
+        );
     }
 }

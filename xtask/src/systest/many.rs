@@ -19,14 +19,25 @@ const TIMEOUT: &str = "400";
 const ANSWER_WITHIN: Duration = Duration::from_secs(5);
 
 pub const MANY_CASES: &[NetCase] = &[
-    NetCase { name: "vm-four-smp2", guest: true, prepare: |ports| four_guests("vm-four-smp2", "2", ports), outside: four_on_status_page },
-    NetCase { name: "vm-four-smp4", guest: true, prepare: |ports| four_guests("vm-four-smp4", "4", ports), outside: four_on_status_page },
+    NetCase {
+        name: "vm-four-smp2",
+        guest: true,
+        prepare: |ports| four_guests("vm-four-smp2", "2", ports),
+        outside: four_on_status_page,
+    },
+    NetCase {
+        name: "vm-four-smp4",
+        guest: true,
+        prepare: |ports| four_guests("vm-four-smp4", "4", ports),
+        outside: four_on_status_page,
+    },
 ];
 
 /// Pings the four addresses Keel's DHCP hands out first (each guest pings itself too), one
 /// line per address that answered, then `pinged-4` (written so that the typed command
 /// line does not contain it).
-const PING_ALL: &str = "for n in 100 101 102 103; do ping -c 1 -W 5 10.0.3.$n >/dev/null && echo reach-$n; done; echo pinged-$((2+2))\n";
+const PING_ALL: &str =
+    "for n in 100 101 102 103; do ping -c 1 -W 5 10.0.3.$n >/dev/null && echo reach-$n; done; echo pinged-$((2+2))\n";
 
 /// The script of the four-guest cases: start them together, then visit each console (wait
 /// for its lease, ping everyone, detach) with a `ps` after each visit, then kill them.
@@ -66,7 +77,12 @@ macro_rules! four_steps {
     };
 }
 
-const FOUR_STEPS: &[Step] = four_steps!("vm console linux\n", "vm console b\n", "vm console c\n", "vm console d\n");
+const FOUR_STEPS: &[Step] = four_steps!(
+    "vm console linux\n",
+    "vm console b\n",
+    "vm console c\n",
+    "vm console d\n"
+);
 
 /// Every guest printed its marker line (each console shows its boot when attached).
 fn four_markers(lines: &[&str]) -> Result<(), String> {
@@ -80,8 +96,15 @@ fn four_markers(lines: &[&str]) -> Result<(), String> {
 /// with `smp` CPUs.
 fn four_guests(name: &'static str, smp: &'static str, [port, _]: [u16; 2]) -> Case {
     let args: &'static [&'static str] = Box::leak(
-        vec!["--smp", smp, "--timeout", TIMEOUT, "--http-port", Box::leak(port.to_string().into_boxed_str())]
-            .into_boxed_slice(),
+        vec![
+            "--smp",
+            smp,
+            "--timeout",
+            TIMEOUT,
+            "--http-port",
+            Box::leak(port.to_string().into_boxed_str()),
+        ]
+        .into_boxed_slice(),
     );
     Case {
         name,
@@ -90,13 +113,44 @@ fn four_guests(name: &'static str, smp: &'static str, [port, _]: [u16; 2]) -> Ca
         expect: &[
             Expect::Exit(0),
             // The shell answered while they booted, and at every visit.
-            Expect::Responds { to: "ps", starting: "PID", within: ANSWER_WITHIN },
-            Expect::Responds { to: "uptime", starting: "up ", within: ANSWER_WITHIN },
-            Expect::Ps { table: 0, check: PsCheck::Shows(&["vm-linux/0", "vm-b/0", "vm-c/0", "vm-d/0"]) },
-            Expect::Row { after: "keel> vm list", cell: "linux", with: &["running", "1", "256M"], at_least: None },
-            Expect::Row { after: "keel> vm list", cell: "b", with: &["running", "2", "192M"], at_least: None },
-            Expect::Row { after: "keel> vm list", cell: "c", with: &["running", "1", "128M"], at_least: None },
-            Expect::Row { after: "keel> vm list", cell: "d", with: &["running", "2", "128M"], at_least: None },
+            Expect::Responds {
+                to: "ps",
+                starting: "PID",
+                within: ANSWER_WITHIN,
+            },
+            Expect::Responds {
+                to: "uptime",
+                starting: "up ",
+                within: ANSWER_WITHIN,
+            },
+            Expect::Ps {
+                table: 0,
+                check: PsCheck::Shows(&["vm-linux/0", "vm-b/0", "vm-c/0", "vm-d/0"]),
+            },
+            Expect::Row {
+                after: "keel> vm list",
+                cell: "linux",
+                with: &["running", "1", "256M"],
+                at_least: None,
+            },
+            Expect::Row {
+                after: "keel> vm list",
+                cell: "b",
+                with: &["running", "2", "192M"],
+                at_least: None,
+            },
+            Expect::Row {
+                after: "keel> vm list",
+                cell: "c",
+                with: &["running", "1", "128M"],
+                at_least: None,
+            },
+            Expect::Row {
+                after: "keel> vm list",
+                cell: "d",
+                with: &["running", "2", "128M"],
+                at_least: None,
+            },
             // Each reached its shell and reached all four addresses.
             Expect::Sequence(&[
                 "keel> vm console linux",
@@ -109,14 +163,36 @@ fn four_guests(name: &'static str, smp: &'static str, [port, _]: [u16; 2]) -> Ca
                 "pinged-4",
                 "keel> net",
             ]),
-            Expect::Custom { what: "four markers", check: four_markers },
-            Expect::Count { line: "reach-100", times: 4 },
-            Expect::Count { line: "reach-101", times: 4 },
-            Expect::Count { line: "reach-102", times: 4 },
-            Expect::Count { line: "reach-103", times: 4 },
+            Expect::Custom {
+                what: "four markers",
+                check: four_markers,
+            },
+            Expect::Count {
+                line: "reach-100",
+                times: 4,
+            },
+            Expect::Count {
+                line: "reach-101",
+                times: 4,
+            },
+            Expect::Count {
+                line: "reach-102",
+                times: 4,
+            },
+            Expect::Count {
+                line: "reach-103",
+                times: 4,
+            },
             // Both vCPUs of the 2-vCPU guests came up.
-            Expect::Ps { table: 4, check: PsCheck::Shows(&["vm-b/0", "vm-b/1", "vm-d/0", "vm-d/1"]) },
-            Expect::MemoryBack { before: 0, after: 1, slack_mib: 1 },
+            Expect::Ps {
+                table: 4,
+                check: PsCheck::Shows(&["vm-b/0", "vm-b/1", "vm-d/0", "vm-d/1"]),
+            },
+            Expect::MemoryBack {
+                before: 0,
+                after: 1,
+                slack_mib: 1,
+            },
             Expect::NoLine("crashed"),
             Expect::NoLine("PANIC"),
         ],
@@ -138,7 +214,9 @@ fn four_on_status_page([port, _]: [u16; 2]) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(500));
     }
-    Err(format!("the status page never listed the four VMs running; last page: {last:?}"))
+    Err(format!(
+        "the status page never listed the four VMs running; last page: {last:?}"
+    ))
 }
 
 /// Fair sharing on one CPU: a guest spinning at 100% does not keep a second guest from
@@ -152,13 +230,25 @@ pub const FAIR_CASES: &[Case] = &[Case {
         Type("vm create s2 --mem 128M --cmdline \"console=ttyAMA0 keel.ip=off\"\n"),
         Type("vm start s1\n"),
         Type("vm console s1\n"),
-        TypeAfter { wait_for: GUEST_PROMPT, text: SPIN_IN_GUEST },
-        TypeAfter { wait_for: "spinning-1", text: "\x1d" },
+        TypeAfter {
+            wait_for: GUEST_PROMPT,
+            text: SPIN_IN_GUEST,
+        },
+        TypeAfter {
+            wait_for: "spinning-1",
+            text: "\x1d",
+        },
         Type("vm start s2\n"),
         Type("uptime\n"),
         Type("vm console s2\n"),
-        TypeAfter { wait_for: GUEST_PROMPT, text: SPIN_IN_GUEST },
-        TypeAfter { wait_for: "spinning-1", text: "\x1d" },
+        TypeAfter {
+            wait_for: GUEST_PROMPT,
+            text: SPIN_IN_GUEST,
+        },
+        TypeAfter {
+            wait_for: "spinning-1",
+            text: "\x1d",
+        },
         Type("spin 30 &\n"),
         Type("top -n 1 -d 4\n"),
         Type("kill %1\n"),
@@ -169,9 +259,23 @@ pub const FAIR_CASES: &[Case] = &[Case {
     expect: &[
         Expect::Exit(0),
         // s2 booted while s1 spun.
-        Expect::Sequence(&["keel> vm console s1", "spinning-1", "keel> vm start s2", "keel> vm console s2", MARKER, "spinning-1"]),
-        Expect::Responds { to: "uptime", starting: "up ", within: ANSWER_WITHIN },
-        Expect::Custom { what: "thirds of the CPU", check: thirds },
+        Expect::Sequence(&[
+            "keel> vm console s1",
+            "spinning-1",
+            "keel> vm start s2",
+            "keel> vm console s2",
+            MARKER,
+            "spinning-1",
+        ]),
+        Expect::Responds {
+            to: "uptime",
+            starting: "up ",
+            within: ANSWER_WITHIN,
+        },
+        Expect::Custom {
+            what: "thirds of the CPU",
+            check: thirds,
+        },
         Expect::NoLine("crashed"),
         Expect::NoLine("PANIC"),
     ],
@@ -183,18 +287,31 @@ const SPIN_IN_GUEST: &str = "(while :; do :; done) & echo spinning-$((0+1))\n";
 /// In `top`'s table, the two spinning guests' vCPUs and the host spinner each used
 /// 20-47% of the one CPU (a third each is fair).
 fn thirds(lines: &[&str]) -> Result<(), String> {
-    let start = lines.iter().position(|line| line.contains("keel> top -n 1")).ok_or("top never ran")?;
+    let start = lines
+        .iter()
+        .position(|line| line.contains("keel> top -n 1"))
+        .ok_or("top never ran")?;
     let share = |name: &str| -> Result<f64, String> {
         lines[start..]
             .iter()
             .map(|line| line.split_whitespace().collect::<Vec<_>>())
             .find(|cells| cells.len() == 9 && cells[2] == name)
             .ok_or(format!("top shows no `{name}`"))
-            .and_then(|cells| cells[6].parse::<f64>().map_err(|_| format!("`{name}`: CPU% `{}`", cells[6])))
+            .and_then(|cells| {
+                cells[6]
+                    .parse::<f64>()
+                    .map_err(|_| format!("`{name}`: CPU% `{}`", cells[6]))
+            })
     };
-    let shares = [("vm-s1/0", share("vm-s1/0")?), ("vm-s2/0", share("vm-s2/0")?), ("spin", share("spin")?)];
+    let shares = [
+        ("vm-s1/0", share("vm-s1/0")?),
+        ("vm-s2/0", share("vm-s2/0")?),
+        ("spin", share("spin")?),
+    ];
     match shares.iter().find(|(_, percent)| !(20.0..=47.0).contains(percent)) {
-        Some((name, percent)) => Err(format!("{name} got {percent}% of the CPU (shares: {shares:?}); a third each is fair")),
+        Some((name, percent)) => Err(format!(
+            "{name} got {percent}% of the CPU (shares: {shares:?}); a third each is fair"
+        )),
         None => Ok(()),
     }
 }
