@@ -44,7 +44,7 @@ fn parse_mem(text: &str) -> Option<Memory> {
     let figure_before = |line: &str, unit: &str| -> Option<f64> {
         let end = line.find(unit)?;
         line[..end]
-            .rsplit(|c: char| c == ' ' || c == ',')
+            .rsplit([' ', ','])
             .find(|w| !w.is_empty())?
             .parse()
             .ok()
