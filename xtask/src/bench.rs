@@ -12,6 +12,7 @@
 use crate::image::{self, Images};
 use crate::options::{self, Parsed, RunOptions};
 use crate::runner::{self, Piped};
+use crate::session::Session;
 use crate::typing::Input;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -92,6 +93,51 @@ pub fn parse_args(args: &[String]) -> Result<Option<BenchArgs>, String> {
     Ok(Some(parsed))
 }
 
+/// The `run` options of a benchmark's own fixed arguments.
+pub fn run_options(args: &[&str]) -> Result<RunOptions, String> {
+    match options::parse_run_args(args)? {
+        Parsed::Run(options) => Ok(options),
+        Parsed::Help => Err(format!("a benchmark's arguments asked for --help: {args:?}")),
+    }
+}
+
+/// A Keel under QEMU whose console a benchmark drives, started with fixed `run`
+/// arguments; its QMP socket goes with it.
+pub struct KeelSession {
+    session: Session,
+    qmp: PathBuf,
+}
+
+impl KeelSession {
+    /// Starts Keel; `name` tells this benchmark's QMP socket from others'.
+    pub fn start(args: &[&str], images: &Images, name: &str) -> Result<Self, String> {
+        let options = crate::qemu::with_checked_share(&run_options(args)?)?;
+        let qmp = std::env::temp_dir().join(format!("keel-bench-{name}-{}.qmp", std::process::id()));
+        let mut command = std::process::Command::new(crate::qemu::binary());
+        command.args(crate::qemu::args(&options, images, crate::qemu::Console::Piped { qmp_socket: &qmp }));
+        Ok(Self { session: Session::spawn("Keel", command)?, qmp })
+    }
+}
+
+impl std::ops::Deref for KeelSession {
+    type Target = Session;
+    fn deref(&self) -> &Session {
+        &self.session
+    }
+}
+
+impl std::ops::DerefMut for KeelSession {
+    fn deref_mut(&mut self) -> &mut Session {
+        &mut self.session
+    }
+}
+
+impl Drop for KeelSession {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.qmp);
+    }
+}
+
 /// The median of some durations (the mean of the middle two for an even count).
 pub fn median(values: &[Duration]) -> Option<Duration> {
     let mut sorted = values.to_vec();
@@ -123,10 +169,7 @@ fn boot_times(cpu: &str, smp: u32, images: &Images) -> Result<BootTimes, String>
         "--quiet-after-eof",
         "0",
     ];
-    let options: RunOptions = match options::parse_run_args(&args)? {
-        Parsed::Run(options) => options,
-        Parsed::Help => unreachable!("no --help in fixed arguments"),
-    };
+    let options = run_options(&args)?;
     let outcome = runner::run_piped(
         &options,
         images,
@@ -212,10 +255,7 @@ fn console_of(cpu: &str, append: &str, input: &str, images: &Images) -> Result<V
     if !append.is_empty() {
         args.extend(["--append", append]);
     }
-    let options: RunOptions = match options::parse_run_args(&args)? {
-        Parsed::Run(options) => options,
-        Parsed::Help => unreachable!("no --help in fixed arguments"),
-    };
+    let options = run_options(&args)?;
     let piped = Piped { input: Input::Bytes(input.as_bytes().to_vec()), echo: false, keep_lines: 400 };
     let outcome = runner::run_piped(&options, images, piped)?;
     let lines: Vec<String> = outcome.console.iter().map(|l| l.text.clone()).collect();
@@ -351,10 +391,7 @@ fn keel_guest_boot(cpu: &str, host_cpus: u32, stage2: &str, images: &Images) -> 
     let append = format!("keel.log=info keel.stage2={stage2}");
     let smp = host_cpus.to_string();
     let args = ["--cpu", cpu, "--smp", &smp, "--timeout", "300", "--append", &append];
-    let options: RunOptions = match options::parse_run_args(&args)? {
-        Parsed::Run(options) => options,
-        Parsed::Help => unreachable!("no --help in fixed arguments"),
-    };
+    let options = run_options(&args)?;
     let script = vec![
         Type("vm start linux\n"),
         Type("vm console linux\n"),

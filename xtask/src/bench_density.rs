@@ -9,12 +9,9 @@
 //! started in batches of eight, each batch booted before the next starts, until `vm start`
 //! refuses one (out of memory) or one does not boot: every guest booted stays running.
 
-use crate::bench::BenchArgs;
+use crate::bench::{BenchArgs, KeelSession};
 use crate::image::Images;
-use crate::options::{self, Parsed, RunOptions};
-use crate::session::Session;
 use std::io::IsTerminal;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 const PROMPT: &str = "keel> ";
@@ -60,7 +57,7 @@ fn parse_mem(text: &str) -> Option<Memory> {
 
 /// A Keel console to drive.
 struct Host {
-    session: Session,
+    session: KeelSession,
 }
 
 impl Host {
@@ -132,20 +129,7 @@ fn run(args: &BenchArgs, images: &Images) -> Result<Density, String> {
         "--no-disk",
         "--no-net",
     ];
-    let options: RunOptions = match options::parse_run_args(&run_args)? {
-        Parsed::Run(options) => options,
-        Parsed::Help => unreachable!("no --help in fixed arguments"),
-    };
-    let qmp = std::env::temp_dir().join(format!("keel-bench-density-{}.qmp", std::process::id()));
-    let mut command = Command::new(crate::qemu::binary());
-    command.args(crate::qemu::args(
-        &options,
-        images,
-        crate::qemu::Console::Piped { qmp_socket: &qmp },
-    ));
-    let mut host = Host {
-        session: Session::spawn("Keel", command)?,
-    };
+    let mut host = Host { session: KeelSession::start(&run_args, images, "density")? };
     host.session.wait_for(PROMPT, STEP_WAIT)?;
     let memory_line = host.command("mem")?;
     let host_mib = memory_line
@@ -230,7 +214,6 @@ fn run(args: &BenchArgs, images: &Images) -> Result<Density, String> {
     if running != booted {
         return Err(format!("{booted} guests booted but {running} are running:\n{list}"));
     }
-    let _ = std::fs::remove_file(&qmp);
     Ok(Density {
         together,
         booted,

@@ -10,9 +10,8 @@
 //! program on the machine (10.0.2.2 is the machine's loopback) and pings 10.0.2.2; two
 //! bare guests joined by a QEMU socket network do the guest → guest part.
 
-use crate::bench::BenchArgs;
+use crate::bench::{BenchArgs, KeelSession};
 use crate::image::Images;
-use crate::options::{self, Parsed, RunOptions};
 use crate::session::Session;
 use std::io::{IsTerminal, Read};
 use std::net::TcpListener;
@@ -99,14 +98,7 @@ fn progress(text: &str) {
 /// Keel with the guests `linux` and `b` on its switch.
 fn keel(args: &BenchArgs, images: &Images) -> Result<NetFigures, String> {
     let run_args = ["--cpu", &args.cpu, "--smp", "2", "--append", "keel.log=info", "--http-port", "0", "--no-disk"];
-    let options: RunOptions = match options::parse_run_args(&run_args)? {
-        Parsed::Run(options) => crate::qemu::with_checked_share(&options)?,
-        Parsed::Help => unreachable!("no --help in fixed arguments"),
-    };
-    let qmp = std::env::temp_dir().join(format!("keel-bench-net-{}.qmp", std::process::id()));
-    let mut command = Command::new(crate::qemu::binary());
-    command.args(crate::qemu::args(&options, images, crate::qemu::Console::Piped { qmp_socket: &qmp }));
-    let mut keel = Session::spawn("Keel", command)?;
+    let mut keel = KeelSession::start(&run_args, images, "net")?;
     let prompt = "keel> ";
     keel.wait_for(prompt, STEP_WAIT)?;
     let create = format!("vm create b --net --mem 256M --cmdline '{GUEST_CMDLINE} keel.ip={SERVER_IP}/24'\n");
@@ -141,7 +133,6 @@ fn keel(args: &BenchArgs, images: &Images) -> Result<NetFigures, String> {
         }
         figures.to_host.push(megabytes_per_second(bytes, ms as f64 / 1000.0));
     }
-    let _ = std::fs::remove_file(&qmp);
     Ok(figures)
 }
 
