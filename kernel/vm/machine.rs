@@ -233,6 +233,7 @@ impl Vm {
         let slots: Vec<u32> = virtio.iter().map(|slot| slot.slot).collect();
         let mpidrs: Vec<u64> = (0..config.vcpus).map(keel_vmm::psci::vcpu_mpidr).collect();
         let cmdline = keel_vmm::crash::guest_cmdline(&config.cmdline);
+        let seeds = boot_seeds();
         let dtb = keel_vmm::fdt::build(&keel_vmm::fdt::GuestDtbConfig {
             ram_bytes: config.mem_bytes,
             vcpu_mpidrs: &mpidrs,
@@ -243,6 +244,7 @@ impl Vm {
             },
             virtio_slots: &slots,
             psci_method: keel_vmm::fdt::PsciMethod::Hvc,
+            seeds: seeds.as_ref(),
         })
         .map_err(|error| {
             log::warn!("vm {}: device tree: {error:?}", config.name);
@@ -279,6 +281,22 @@ impl Vm {
             started_ns: crate::arch::timer::now_ns(),
         })
     }
+}
+
+/// Fresh random bytes for a guest's `/chosen` (KASLR and early entropy), from the machine's
+/// virtio-rng; none without it (the stand-in generator is not fit for them): the guest
+/// then boots without KASLR.
+fn boot_seeds() -> Option<keel_vmm::fdt::BootSeeds> {
+    if !crate::virtio::rng::from_device() {
+        return None;
+    }
+    let mut bytes = [0u8; 8 + keel_vmm::fdt::RNG_SEED_BYTES];
+    crate::virtio::rng::fill(&mut bytes);
+    let (kaslr, rng) = bytes.split_at(8);
+    Some(keel_vmm::fdt::BootSeeds {
+        kaslr: u64::from_le_bytes(kaslr.try_into().ok()?),
+        rng: rng.try_into().ok()?,
+    })
 }
 
 /// Types bytes into a running VM's console (after a serial BREAK when `with_break`) and

@@ -71,7 +71,21 @@ pub struct GuestDtbConfig<'a> {
     /// Which virtio-mmio slots (0..[`layout::VIRTIO_SLOTS`]) hold a device.
     pub virtio_slots: &'a [u32],
     pub psci_method: PsciMethod,
+    /// Random bytes for the guest kernel, as QEMU and firmware give them: `/chosen`
+    /// `kaslr-seed` (the first 8 bytes: Linux places itself at a random address) and
+    /// `rng-seed` (the rest: early entropy). None: neither property.
+    pub seeds: Option<&'a BootSeeds>,
 }
+
+/// The random bytes of [`GuestDtbConfig::seeds`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BootSeeds {
+    pub kaslr: u64,
+    pub rng: [u8; RNG_SEED_BYTES],
+}
+
+/// Bytes of `/chosen/rng-seed` (what QEMU's `virt` gives too).
+pub const RNG_SEED_BYTES: usize = 32;
 
 /// Why a device tree was not written.
 #[derive(Debug, PartialEq, Eq)]
@@ -234,6 +248,10 @@ fn write_chosen(fdt: &mut FdtWriter, config: &GuestDtbConfig) -> Result<(), DtbE
     if let Some((start, end)) = config.initrd {
         fdt.property_u64("linux,initrd-start", start)?;
         fdt.property_u64("linux,initrd-end", end)?;
+    }
+    if let Some(seeds) = config.seeds {
+        fdt.property_u64("kaslr-seed", seeds.kaslr)?;
+        fdt.property("rng-seed", &seeds.rng)?;
     }
     fdt.end_node(chosen)?;
     Ok(())

@@ -11,6 +11,7 @@ fn config<'a>(mpidrs: &'a [u64], slots: &'a [u32]) -> GuestDtbConfig<'a> {
         initrd: Some((0x4240_0000, 0x4300_0000)),
         virtio_slots: slots,
         psci_method: PsciMethod::Hvc,
+        seeds: None,
     }
 }
 
@@ -234,4 +235,17 @@ fn invalid_configurations_are_refused() {
     edge.initrd = Some((0x4000_0000, 0x4000_0000 + MIN_RAM_BYTES));
     edge.bootargs = &long[..2047];
     assert!(build(&edge).is_ok());
+}
+
+#[test]
+fn boot_seeds_go_to_chosen() {
+    let tree_without = build(&config(&[0], &[])).unwrap();
+    let without = Fdt::new(&tree_without).unwrap();
+    assert!(!has(&without, "/chosen", "kaslr-seed"));
+    assert!(!has(&without, "/chosen", "rng-seed"));
+    let seeds = BootSeeds { kaslr: 0x0123_4567_89ab_cdef, rng: [7; RNG_SEED_BYTES] };
+    let dtb = build(&GuestDtbConfig { seeds: Some(&seeds), ..config(&[0], &[]) }).unwrap();
+    let tree = Fdt::new(&dtb).unwrap();
+    assert_eq!(u64s(prop(&tree, "/chosen", "kaslr-seed")), [0x0123_4567_89ab_cdef]);
+    assert_eq!(prop(&tree, "/chosen", "rng-seed"), &[7; RNG_SEED_BYTES]);
 }
