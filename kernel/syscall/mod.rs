@@ -175,8 +175,11 @@ pub(crate) fn write_array<T: Copy>(process: &Process, ptr: u64, max: u64, items:
 }
 
 fn thread_list(process: &Process, ptr: u64, max: u64) -> Result<u64, Error> {
+    // An exited thread is gone for user space; the scheduler keeps it only until the next
+    // switch on its CPU releases it (an idle CPU may not switch for a while).
     let infos: Vec<ThreadInfo> = sched::threads()
         .iter()
+        .filter(|thread| thread.state() != sched::thread::EXITED)
         .map(|thread| {
             let (kind, pid) = match thread.kind {
                 sched::thread::ThreadKind::Kernel => (keel_abi::KIND_KERNEL, 0),
