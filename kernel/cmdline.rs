@@ -7,7 +7,7 @@ pub struct Options<'a> {
     pub selftest: bool,
     /// `keel.log=LEVEL`: the log level (off, error, warn, info, debug, trace).
     pub log_level: Option<&'a str>,
-    /// `keel.stage2=blocks|pages`: how guest RAM is mapped at stage 2 (default blocks).
+    /// `keel.stage2=blocks|pages`: how guest RAM is mapped at stage 2 (default pages).
     pub stage2_leaves: Option<&'a str>,
 }
 

@@ -42,8 +42,8 @@ impl TableMemory for Stage2Frames {
 }
 
 /// How guest RAM is mapped at stage 2 (`keel.stage2=blocks|pages` on Keel's command line;
-/// blocks by default, see [`Leaves`]).
-static USE_BLOCKS: AtomicBool = AtomicBool::new(true);
+/// pages by default, see [`Leaves`]).
+static USE_BLOCKS: AtomicBool = AtomicBool::new(false);
 
 /// Sets the stage-2 leaf policy from Keel's command line word (`blocks` or `pages`).
 pub fn set_stage2_leaves(word: &str) {

@@ -134,12 +134,11 @@ pub trait TableMemory {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Leaves {
     /// 1 GiB and 2 MiB blocks wherever both addresses are aligned, 4 KiB pages elsewhere:
-    /// the fewest TLB entries on hardware, and shorter walks under QEMU TCG (where each
-    /// guest TLB refill after a flush walks stage 2 again).
+    /// the fewest TLB entries on hardware.
     Blocks,
-    /// 4 KiB pages only. Under QEMU TCG a guest `TLBI VA` then flushes one page: QEMU files
-    /// a translation under the larger of its stage-1 and stage-2 sizes, and an invalidation
-    /// by address inside a large one flushes the vCPU's whole TLB.
+    /// 4 KiB pages only. Under QEMU TCG this is faster: QEMU files a translation under the
+    /// larger of its stage-1 and stage-2 sizes, and an invalidation by address inside a
+    /// large one flushes the vCPU's whole TLB, so with blocks every guest `TLBI VA` would.
     Pages,
 }
 
