@@ -1,7 +1,9 @@
 //! Console output: `print!`, `println!` and `eprintln!` write to fd 1 and 2.
 //!
-//! Each call formats into a small buffer and writes it in as few `write`s as it can, so the
-//! lines of different processes rarely mix. The kernel's console turns `\n` into `\r\n`.
+//! Each call formats into a small buffer and writes it in as few `write`s as it can (a
+//! string longer than the buffer, such as a whole `ps` table, goes out in one), so the lines
+//! of different processes and the kernel's log rarely mix. The kernel's console turns `\n`
+//! into `\r\n`.
 
 use crate::sys;
 use core::fmt;
@@ -34,16 +36,17 @@ impl Writer {
 
 impl fmt::Write for Writer {
     fn write_str(&mut self, text: &str) -> fmt::Result {
-        let mut bytes = text.as_bytes();
-        while !bytes.is_empty() {
-            if self.len == BUFFER {
-                self.flush();
-            }
-            let room = (BUFFER - self.len).min(bytes.len());
-            self.buffer[self.len..self.len + room].copy_from_slice(&bytes[..room]);
-            self.len += room;
-            bytes = &bytes[room..];
+        let bytes = text.as_bytes();
+        if bytes.len() > BUFFER - self.len {
+            self.flush();
         }
+        if bytes.len() >= BUFFER {
+            // A whole table or report in one `write`, so no kernel log line lands inside it.
+            let _ = sys::write_all(self.fd, bytes);
+            return Ok(());
+        }
+        self.buffer[self.len..self.len + bytes.len()].copy_from_slice(bytes);
+        self.len += bytes.len();
         Ok(())
     }
 }
