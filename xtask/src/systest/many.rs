@@ -35,9 +35,10 @@ pub const MANY_CASES: &[NetCase] = &[
 
 /// Pings the four addresses Keel's DHCP hands out first (each guest pings itself too), one
 /// line per address that answered, then `pinged-4` (written so that the typed command
-/// line does not contain it).
-const PING_ALL: &str =
-    "for n in 100 101 102 103; do ping -c 1 -W 5 10.0.3.$n >/dev/null && echo reach-$n; done; echo pinged-$((2+2))\n";
+/// line does not contain it). A guest that is still booting has no address yet (the first
+/// one up may wait 10 s or more for the last), so each address gets 30 tries of 2 s.
+const PING_ALL: &str = "for n in 100 101 102 103; do t=0; until ping -c 1 -W 2 10.0.3.$n >/dev/null; \
+     do t=$((t+1)); [ $t -lt 30 ] || break; done; [ $t -lt 30 ] && echo reach-$n; done; echo pinged-$((2+2))\n";
 
 /// The script of the four-guest cases: start them together, then visit each console (wait
 /// for its lease, ping everyone, detach) with a `ps` after each visit, then kill them.
