@@ -63,7 +63,8 @@ pub fn run(shell: &mut Shell, args: &[String]) {
     }
 }
 
-/// `: it needs N MiB of RAM, the host has M MiB free`: why a start ran out of memory.
+/// Why a start ran out of memory (`report::start_memory_hint`: the size it needs, what is
+/// free, and whether that is free only in smaller pieces).
 fn memory_hint(name: &str) -> String {
     match (find(name), sys::mem_stats()) {
         (Ok(Some(vm)), Ok(stats)) => super::report::start_memory_hint(vm.mem_bytes, stats.free_bytes),
