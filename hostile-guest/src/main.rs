@@ -1,9 +1,10 @@
 //! The hostile guest: a bare-metal program that Keel boots at EL1 as a raw binary and that
 //! does, on purpose, what a broken or malicious guest kernel could — loads and stores
 //! outside its RAM and devices, nonsense in every emulated device register, unknown HVC
-//! and SMC calls, undefined PSCI calls, trapped and unimplemented system registers, floods
-//! and corrupts its virtqueues — and prints, one line per probe, the outcome it saw and
-//! whether that is the error a guest should get. See docs/vmm.md, "Hostile guests".
+//! and SMC calls, undefined PSCI calls, trapped and unimplemented system registers, TLB
+//! maintenance that must take effect, floods and corrupts its virtqueues — and prints, one
+//! line per probe, the outcome it saw and whether that is the error a guest should get.
+//! See docs/vmm.md, "Hostile guests".
 #![cfg_attr(target_os = "none", no_std, no_main)]
 
 #[cfg(target_os = "none")]
@@ -16,6 +17,8 @@ mod report;
 mod sweep;
 #[cfg(target_os = "none")]
 mod sysregs;
+#[cfg(target_os = "none")]
+mod tlb;
 #[cfg(target_os = "none")]
 mod trap;
 #[cfg(target_os = "none")]
@@ -42,6 +45,7 @@ extern "C" fn hostile_main(dtb: u64) {
     memory::probe(&mut report, base + size);
     calls::probe(&mut report);
     sysregs::probe(&mut report);
+    tlb::probe(&mut report);
     virtq::probe(&mut report);
     sweep::probe(&mut report);
     // After all that, the rng device still serves a fresh driver.
