@@ -99,13 +99,13 @@ fn remap(invalidate: impl FnOnce()) -> u64 {
     read_test_va()
 }
 
-/// A remap probe whose invalidation is this one instruction (`{x}` is the operand).
+/// A remap probe whose invalidation is this one instruction (`{x}` is the operand, if any).
 macro_rules! tlbi {
-    ($instruction:literal, $operand:expr) => {
+    ($instruction:literal $(, $operand:expr)?) => {
         || {
             remap(|| {
                 // SAFETY: TLB invalidation of this guest's own EL1&0 regime.
-                unsafe { asm!($instruction, x = in(reg) $operand, options(nostack)) }
+                unsafe { asm!($instruction $(, x = in(reg) $operand)?, options(nostack)) }
             })
         }
     };
@@ -139,16 +139,7 @@ pub fn probe(report: &mut Report) {
     report.probe(format_args!("TLBI VAALE1IS after a remap"), Returns(NEW_MARK), run(tlbi!("tlbi vaale1is, {x}", page)));
     report.probe(format_args!("TLBI ASIDE1IS after a remap"), Returns(NEW_MARK), run(tlbi!("tlbi aside1is, {x}", asid)));
     report.probe(format_args!("TLBI VAE1 after a remap"), Returns(NEW_MARK), run(tlbi!("tlbi vae1, {x}", asid | page)));
-    report.probe(
-        format_args!("TLBI VMALLE1IS after a remap"),
-        Returns(NEW_MARK),
-        run(|| {
-            remap(|| {
-                // SAFETY: TLB invalidation of this guest's own EL1&0 regime.
-                unsafe { asm!("tlbi vmalle1is", options(nostack)) }
-            })
-        }),
-    );
+    report.probe(format_args!("TLBI VMALLE1IS after a remap"), Returns(NEW_MARK), run(tlbi!("tlbi vmalle1is")));
     let isar0: u64;
     // SAFETY: an ID register read.
     unsafe { asm!("mrs {}, id_aa64isar0_el1", out(reg) isar0, options(nomem, nostack)) };
