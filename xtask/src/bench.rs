@@ -10,7 +10,7 @@
 //! together, host memory per guest (`bench_density`).
 
 use crate::image::{self, Images};
-use crate::options::{self, Parsed, RunOptions};
+use crate::options::{self, Parsed, RunOptions, TcgThreads};
 use crate::runner::{self, Piped};
 use crate::session::Session;
 use crate::typing::Input;
@@ -18,7 +18,7 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::time::Duration;
 
-const USAGE: &str = "usage: cargo xtask bench [banner] [switch] [boot] [net] [density] [--runs N] [--cpu MODEL] [--kernel PATH] [--initrd PATH]
+const USAGE: &str = "usage: cargo xtask bench [banner] [switch] [boot] [net] [density] [--runs N] [--cpu MODEL] [--kernel PATH] [--initrd PATH] [--tcg single|multi]
 
 benchmarks (all when none is named):
   banner          seconds from QEMU start to the banner and to the shell's prompt with 1 and
@@ -38,6 +38,8 @@ benchmarks (all when none is named):
   --cpu MODEL     CPU model (default cortex-a76)
   --kernel PATH   measure this Image instead of building target/keel/Image
   --initrd PATH   boot with this initrd instead of building target/keel/initrd.cpio
+  --tcg MODE      how QEMU runs Keel's CPUs (cargo xtask run --tcg; default multi); boot
+                  also measures Keel with the other mode
 ";
 
 const BENCHMARKS: &[&str] = &["banner", "switch", "boot", "net", "density"];
@@ -49,6 +51,8 @@ pub struct BenchArgs {
     pub cpu: String,
     pub kernel: Option<PathBuf>,
     pub initrd: Option<PathBuf>,
+    /// How QEMU runs Keel's CPUs.
+    pub tcg: TcgThreads,
 }
 
 pub fn parse_args(args: &[String]) -> Result<Option<BenchArgs>, String> {
@@ -58,6 +62,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<BenchArgs>, String> {
         cpu: options::DEFAULT_CPU.into(),
         kernel: None,
         initrd: None,
+        tcg: TcgThreads::Multi,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -82,6 +87,7 @@ pub fn parse_args(args: &[String]) -> Result<Option<BenchArgs>, String> {
             "--cpu" => parsed.cpu = value()?,
             "--kernel" => parsed.kernel = Some(PathBuf::from(value()?)),
             "--initrd" => parsed.initrd = Some(PathBuf::from(value()?)),
+            "--tcg" => parsed.tcg = TcgThreads::parse(&value()?)?,
             "-h" | "--help" => return Ok(None),
             benchmark if BENCHMARKS.contains(&benchmark) => parsed.names.push(benchmark.into()),
             other => return Err(format!("unknown benchmark or option `{other}`\n{USAGE}")),
@@ -158,12 +164,14 @@ struct BootTimes {
 }
 
 /// One boot to the shell's prompt; Keel is powered off right after it.
-fn boot_times(cpu: &str, smp: u32, images: &Images) -> Result<BootTimes, String> {
+fn boot_times(cpu: &str, smp: u32, tcg: TcgThreads, images: &Images) -> Result<BootTimes, String> {
     let args = [
         "--cpu",
         cpu,
         "--smp",
         &smp.to_string(),
+        "--tcg",
+        tcg.name(),
         "--timeout",
         "120",
         "--quiet-after-eof",
@@ -198,7 +206,7 @@ fn banner(args: &BenchArgs, images: &Images) -> Result<(), String> {
             if progress {
                 eprint!("\rbench banner: {} x{smp}, boot {run}/{} ", args.cpu, args.runs);
             }
-            times.push(boot_times(&args.cpu, smp, images)?);
+            times.push(boot_times(&args.cpu, smp, args.tcg, images)?);
         }
         rows.push((smp, times));
     }
@@ -207,9 +215,10 @@ fn banner(args: &BenchArgs, images: &Images) -> Result<(), String> {
     }
     println!(
         "bench banner: seconds from QEMU start to the banner and to the shell's prompt \
-         ({}, {} MiB, median of {})",
+         ({}, {} MiB, --tcg {}, median of {})",
         args.cpu,
         options::DEFAULT_MEM_MIB,
+        args.tcg.name(),
         args.runs
     );
     println!(
@@ -386,11 +395,11 @@ struct BootRun {
 
 /// Seconds from typing `vm start linux` to the guest's marker line under Keel, and the
 /// kernel's report of the guest's exits by class (after the guest powers itself off).
-fn keel_guest_boot(cpu: &str, host_cpus: u32, stage2: &str, images: &Images) -> Result<BootRun, String> {
+fn keel_guest_boot(cpu: &str, host_cpus: u32, tcg: TcgThreads, stage2: &str, images: &Images) -> Result<BootRun, String> {
     use crate::typing::Step::{Type, TypeAfter, WaitFor};
     let append = format!("keel.log=info keel.stage2={stage2}");
     let smp = host_cpus.to_string();
-    let args = ["--cpu", cpu, "--smp", &smp, "--timeout", "300", "--append", &append];
+    let args = ["--cpu", cpu, "--smp", &smp, "--tcg", tcg.name(), "--timeout", "300", "--append", &append];
     let options = run_options(&args)?;
     let script = vec![
         Type("vm start linux\n"),
@@ -417,11 +426,18 @@ fn keel_guest_boot(cpu: &str, host_cpus: u32, stage2: &str, images: &Images) -> 
 }
 
 /// The guest's boot under Keel against bare QEMU, alternating, `runs` of each. Keel runs
-/// on 2 CPUs (its default; with stage-2 pages, and with blocks) and on 1, like the bare
-/// QEMU; the bare QEMU also runs with a second CPU the guest leaves off: under TCG every
-/// broadcast TLB invalidation of the guest makes QEMU stop its other emulated CPUs, a cost
-/// of the emulation (and not of Keel) that hardware does not have.
+/// on 2 CPUs (its default; with stage-2 pages, with blocks, and with QEMU's other TCG
+/// threading) and on 1, like the bare QEMU; the bare QEMU also runs with a second CPU the
+/// guest leaves off: QEMU with more than one CPU on a thread each translates the guest's
+/// code for parallel CPUs (host atomics and barriers), and every broadcast TLB invalidation
+/// of the guest makes it stop its other emulated CPUs — costs of the emulation (and not of
+/// Keel) that hardware does not have.
 fn boot(args: &BenchArgs, images: &Images) -> Result<(), String> {
+    let other_tcg = match args.tcg {
+        TcgThreads::Multi => TcgThreads::Single,
+        TcgThreads::Single => TcgThreads::Multi,
+    };
+    let mut other = Series::default();
     let (mut keel, mut blocks, mut one) = (Series::default(), Series::default(), Series::default());
     let (mut bare, mut bare_two) = (Series::default(), Series::default());
     let mut exits = None;
@@ -431,33 +447,40 @@ fn boot(args: &BenchArgs, images: &Images) -> Result<(), String> {
         }
         bare.add(bare_guest_boot(&args.cpu, 1)?);
         bare_two.add(bare_guest_boot(&args.cpu, 2)?);
-        let pages = keel_guest_boot(&args.cpu, 2, "pages", images)?;
+        let pages = keel_guest_boot(&args.cpu, 2, args.tcg, "pages", images)?;
         exits = exits.or(pages.exits.clone());
         keel.add(pages);
-        blocks.add(keel_guest_boot(&args.cpu, 2, "blocks", images)?);
-        one.add(keel_guest_boot(&args.cpu, 1, "pages", images)?);
+        blocks.add(keel_guest_boot(&args.cpu, 2, args.tcg, "blocks", images)?);
+        other.add(keel_guest_boot(&args.cpu, 2, other_tcg, "pages", images)?);
+        one.add(keel_guest_boot(&args.cpu, 1, args.tcg, "pages", images)?);
     }
     if std::io::stderr().is_terminal() {
         eprintln!();
     }
     println!(
-        "bench boot: the guest's boot to its marker line ({}, 1 vCPU, 256 MiB; Keel on 2 host CPUs unless said; median of {})",
-        args.cpu, args.runs
+        "bench boot: the guest's boot to its marker line ({}, 1 vCPU, 256 MiB; Keel on 2 host CPUs, --tcg {}, unless said; median of {})",
+        args.cpu,
+        args.tcg.name(),
+        args.runs
     );
+    let other_row = format!("  with --tcg {}", other_tcg.name());
     println!("{:<50}  {:>8}  {:>8}  {:>8}", "seconds", "median", "min", "max");
     let rows = [
         ("wall time under Keel (from vm start)", &keel.time),
         ("  with stage-2 blocks (keel.stage2=blocks)", &blocks.time),
+        (&other_row, &other.time),
         ("  on 1 host CPU (--smp 1)", &one.time),
         ("wall time on bare QEMU (from QEMU start)", &bare.time),
         ("  with a second CPU the guest leaves off", &bare_two.time),
         ("QEMU CPU time under Keel (vm start to marker)", &keel.cpu),
         ("  with stage-2 blocks", &blocks.cpu),
+        (&other_row, &other.cpu),
         ("  on 1 host CPU", &one.cpu),
         ("QEMU CPU time on bare QEMU (start to marker)", &bare.cpu),
         ("  with a second CPU the guest leaves off", &bare_two.cpu),
         ("the guest's own uptime at its marker, under Keel", &keel.uptime),
         ("  with stage-2 blocks", &blocks.uptime),
+        (&other_row, &other.uptime),
         ("  on 1 host CPU", &one.uptime),
         ("the guest's own uptime at its marker, bare QEMU", &bare.uptime),
         ("  with a second CPU the guest leaves off", &bare_two.uptime),
@@ -474,6 +497,7 @@ fn boot(args: &BenchArgs, images: &Images) -> Result<(), String> {
         ("ratio Keel/bare, guest's own uptime", &keel.uptime, &bare.uptime),
         ("ratio Keel with stage-2 blocks/bare, wall time", &blocks.time, &bare.time),
         ("ratio Keel with stage-2 blocks/bare, QEMU CPU time", &blocks.cpu, &bare.cpu),
+        (&format!("ratio Keel with --tcg {}/bare, wall time", other_tcg.name()), &other.time, &bare.time),
         ("ratio Keel on 1 host CPU/bare, wall time", &one.time, &bare.time),
         ("ratio Keel on 1 host CPU/bare, QEMU CPU time", &one.cpu, &bare.cpu),
         ("ratio Keel/bare with a second CPU, wall time", &keel.time, &bare_two.time),
@@ -568,7 +592,9 @@ mod tests {
         assert_eq!(all.names, vec!["banner", "switch", "boot", "net", "density"]);
         assert_eq!(all.runs, 5);
         let some = args(&["banner", "--runs=3", "--cpu", "max"]).unwrap().unwrap();
-        assert_eq!((some.runs, some.cpu.as_str()), (3, "max"));
+        assert_eq!((some.runs, some.cpu.as_str(), some.tcg), (3, "max", TcgThreads::Multi));
+        assert_eq!(args(&["boot", "--tcg", "single"]).unwrap().unwrap().tcg, TcgThreads::Single);
+        assert!(args(&["--tcg", "both"]).is_err());
         assert!(args(&["nope"]).is_err());
         assert!(args(&["--runs", "0"]).is_err());
         assert_eq!(args(&["-h"]).unwrap(), None);

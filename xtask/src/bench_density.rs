@@ -122,6 +122,8 @@ fn run(args: &BenchArgs, images: &Images) -> Result<Density, String> {
         &args.cpu,
         "--smp",
         "2",
+        "--tcg",
+        args.tcg.name(),
         "--mem",
         "4G",
         "--http-port",
@@ -239,8 +241,10 @@ pub fn density(args: &BenchArgs, images: &Images) -> Result<(), String> {
         eprintln!();
     }
     println!(
-        "bench density: Linux guests of {GUEST_MIB} MiB with 1 vCPU on a Keel host with 2 CPUs and {:.0} MiB ({})",
-        figures.host_mib, args.cpu
+        "bench density: Linux guests of {GUEST_MIB} MiB with 1 vCPU on a Keel host with 2 CPUs and {:.0} MiB ({}, --tcg {})",
+        figures.host_mib,
+        args.cpu,
+        args.tcg.name()
     );
     println!(
         "{:<26}  {:>9}  {:>10}  {:>14}  {:>20}",

@@ -97,7 +97,7 @@ fn progress(text: &str) {
 
 /// Keel with the guests `linux` and `b` on its switch.
 fn keel(args: &BenchArgs, images: &Images) -> Result<NetFigures, String> {
-    let run_args = ["--cpu", &args.cpu, "--smp", "2", "--append", "keel.log=info", "--http-port", "0", "--no-disk"];
+    let run_args = ["--cpu", &args.cpu, "--smp", "2", "--tcg", args.tcg.name(), "--append", "keel.log=info", "--http-port", "0", "--no-disk"];
     let mut keel = KeelSession::start(&run_args, images, "net")?;
     let prompt = "keel> ";
     keel.wait_for(prompt, STEP_WAIT)?;
@@ -246,8 +246,9 @@ fn median(values: &[f64]) -> Option<f64> {
 /// Prints the table: median throughput of the transfers, average round trips, ratios.
 fn table(args: &BenchArgs, keel: &NetFigures, bare: &NetFigures) {
     println!(
-        "bench net: Linux guests, {}, 1 vCPU and 256 MiB each; Keel on 2 CPUs; {} transfers of {} MiB (median), {PINGS} pings",
+        "bench net: Linux guests, {}, 1 vCPU and 256 MiB each; Keel on 2 CPUs, --tcg {}; {} transfers of {} MiB (median), {PINGS} pings",
         args.cpu,
+        args.tcg.name(),
         args.runs,
         TRANSFER_BYTES >> 20
     );

@@ -14,6 +14,40 @@ pub const MIN_MEM_MIB: u64 = 64;
 pub const MAX_MEM_MIB: u64 = 1 << 20;
 pub const DEFAULT_QUIET_AFTER_EOF: Duration = Duration::from_secs(2);
 
+/// How QEMU's TCG runs the emulated CPUs (`--tcg`): each on a host thread of its own
+/// (`multi`, the default: guests on different CPUs run in parallel), or all on one host
+/// thread in turn (`single`: a lone guest boots faster, as QEMU then translates without
+/// the atomics and barriers parallel CPUs need; guests side by side share one host core).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TcgThreads {
+    Single,
+    Multi,
+}
+
+impl TcgThreads {
+    /// Parses `single` or `multi`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "single" => Ok(TcgThreads::Single),
+            "multi" => Ok(TcgThreads::Multi),
+            other => Err(format!("--tcg wants single or multi, not `{other}`")),
+        }
+    }
+
+    /// The option's value, as `parse` takes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TcgThreads::Single => "single",
+            TcgThreads::Multi => "multi",
+        }
+    }
+
+    /// The value for QEMU's `-accel`.
+    pub fn qemu_arg(self) -> String {
+        format!("tcg,thread={}", self.name())
+    }
+}
+
 pub const RUN_USAGE: &str = "usage: cargo xtask run [options] [-- extra QEMU arguments]
 
 options:
@@ -22,6 +56,8 @@ options:
   --mem SIZE               RAM size such as 512M or 2G (default 2G)
   --append ARGS            Keel's boot arguments (QEMU -append), e.g. keel.selftest
   --timeout SECS           kill QEMU and exit 124 after SECS seconds
+  --tcg single|multi       QEMU runs the CPUs on one host thread in turn, or each on its own
+                           (default multi; single boots a lone guest faster, see docs/vmm.md)
   --no-virtualization      leave out virtualization=on (Keel must refuse to boot)
   --timing                 print `run: banner after X.XXX s` to stderr at the end
   --quiet-after-eof SECS   piped input: once input ended and the banner was seen, press the
@@ -88,6 +124,8 @@ pub struct RunOptions {
     pub http_port: Option<u16>,
     /// More forwards from the machine's ports to Keel's wan ports (host, keel).
     pub forwards: Vec<(u16, u16)>,
+    /// How QEMU runs the emulated CPUs.
+    pub tcg: TcgThreads,
 }
 
 impl Default for RunOptions {
@@ -111,6 +149,7 @@ impl Default for RunOptions {
             net: true,
             http_port: Some(DEFAULT_HTTP_PORT),
             forwards: Vec::new(),
+            tcg: TcgThreads::Multi,
         }
     }
 }
@@ -265,6 +304,7 @@ pub fn parse_run_args<S: AsRef<str>>(args: &[S]) -> Result<Parsed, String> {
                 options.http_port = if text.trim() == "0" { None } else { Some(parse_port(name, &text)?) };
             }
             "--forward" => options.forwards.push(parse_forward(&value(name)?)?),
+            "--tcg" => options.tcg = TcgThreads::parse(&value(name)?)?,
             "--no-net" => {
                 flag(name)?;
                 options.net = false;
@@ -321,6 +361,17 @@ mod tests {
         assert_eq!(options.mem.mib, 2048);
         assert!(options.virtualization);
         assert_eq!(options.quiet_after_eof, Duration::from_secs(2));
+        assert_eq!(options.tcg, TcgThreads::Multi);
+    }
+
+    #[test]
+    fn tcg_threads() {
+        assert_eq!(run(&["--tcg", "single"]).tcg, TcgThreads::Single);
+        assert_eq!(run(&["--tcg=multi"]).tcg, TcgThreads::Multi);
+        for bad in [&["--tcg", "one"][..], &["--tcg", ""], &["--tcg"]] {
+            assert!(parse_run_args(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(TcgThreads::Single.qemu_arg(), "tcg,thread=single");
     }
 
     #[test]

@@ -173,6 +173,8 @@ pub fn args(options: &RunOptions, images: &Images, console: Console) -> Vec<Stri
         cpu_arg(&options.cpu),
         "-smp".into(),
         options.smp.to_string(),
+        "-accel".into(),
+        options.tcg.qemu_arg(),
         "-m".into(),
         options.mem.qemu_arg(),
         "-kernel".into(),
@@ -256,7 +258,7 @@ mod tests {
         assert_eq!(
             display_command("qemu-system-aarch64", &args),
             "qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu cortex-a76 -smp 2 \
-             -m 2048M -kernel target/keel/Image -initrd target/keel/initrd.cpio -append keel.selftest \
+             -accel tcg,thread=multi -m 2048M -kernel target/keel/Image -initrd target/keel/initrd.cpio -append keel.selftest \
              -display none -nodefaults \
              -no-user-config -netdev user,id=wan0,hostfwd=tcp:127.0.0.1:8080-:80 \
              -device virtio-net-device,netdev=wan0 -device virtio-rng-device -global virtio-mmio.force-legacy=false \
@@ -268,13 +270,13 @@ mod tests {
     #[test]
     fn terminal_command_line() {
         let args = args(
-            &options(&["--cpu", "max", "--smp", "4", "--no-virtualization", "--", "-s"]),
+            &options(&["--cpu", "max", "--smp", "4", "--tcg", "single", "--no-virtualization", "--", "-s"]),
             &images("Image", "my initrd"),
             Console::Terminal,
         );
         assert_eq!(
             args.join(" "),
-            "-M virt,gic-version=3 -cpu max,pauth-impdef=on -smp 4 -m 2048M -kernel Image \
+            "-M virt,gic-version=3 -cpu max,pauth-impdef=on -smp 4 -accel tcg,thread=single -m 2048M -kernel Image \
              -initrd my initrd -display none -nodefaults -no-user-config -netdev user,id=wan0,hostfwd=tcp:127.0.0.1:8080-:80 \
              -device virtio-net-device,netdev=wan0 -device virtio-rng-device \
              -global virtio-mmio.force-legacy=false -serial mon:stdio -s"
