@@ -152,7 +152,7 @@ fn ipi_to_every_cpu() -> Result<(), &'static str> {
             if timer::counter() > deadline {
                 return Err("an IPI was not taken within 100 ms");
             }
-            core::hint::spin_loop();
+            cpu::relax();
         }
     }
     Ok(())

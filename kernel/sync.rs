@@ -32,7 +32,7 @@ impl<T> IrqSpinlock<T> {
             if let Some(guard) = self.inner.try_lock() {
                 return Some(IrqSpinlockGuard { guard: Some(guard), irqs_were_enabled });
             }
-            core::hint::spin_loop();
+            cpu::relax();
         }
         cpu::irq_restore(irqs_were_enabled);
         None
@@ -97,7 +97,7 @@ unsafe impl lock_api::RawMutex for IrqRawSpinlock {
             }
             cpu::irq_restore(irqs);
             while self.locked.load(Ordering::Relaxed) {
-                core::hint::spin_loop();
+                cpu::relax();
             }
         }
     }

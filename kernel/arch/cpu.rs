@@ -134,6 +134,16 @@ pub fn irq_enable() {
     DAIF.write(DAIF::D::Masked + DAIF::A::Unmasked + DAIF::I::Unmasked + DAIF::F::Masked);
 }
 
+/// Says this CPU is spinning until another makes progress (a YIELD hint, as Linux's
+/// `cpu_relax`). Hardware may give the core's resources to a sibling thread, or do nothing;
+/// QEMU running its CPUs on one host thread in turn (`--tcg single`) moves on to the next
+/// CPU at once, so the one being waited for runs instead of the spinner's whole time slice.
+#[inline(always)]
+pub fn relax() {
+    // SAFETY: YIELD is a hint: it changes no register and no memory.
+    unsafe { core::arch::asm!("yield", options(nomem, nostack, preserves_flags)) };
+}
+
 /// Waits for an interrupt.
 pub fn wait_for_interrupt() {
     aarch64_cpu::asm::wfi();

@@ -81,7 +81,7 @@ pub fn start_cpu(psci: &Psci, index: usize, mpidr: u64, ttbr1: u64, phys_base: u
         match SECONDARY_BOOT.status.load(Ordering::Acquire) {
             REFUSE_NOT_EL2 => return Err(StartError::Refused("it did not enter at EL2")),
             REFUSE_NO_VHE => return Err(StartError::Refused("it has no VHE")),
-            _ => core::hint::spin_loop(),
+            _ => cpu::relax(),
         }
     }
     // The stack stays allocated: the CPU may still be using it.
@@ -136,7 +136,7 @@ pub fn run_on_all(work: fn(usize)) {
     poll_work();
     for other in cpu::online() {
         while other.work_done.load(Ordering::Acquire) < generation && other.online.load(Ordering::Acquire) {
-            core::hint::spin_loop();
+            cpu::relax();
         }
     }
     *WORK.lock() = None;

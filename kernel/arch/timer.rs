@@ -27,7 +27,7 @@ pub fn now_ns() -> u64 {
 pub fn spin_us(micros: u64) {
     let end = counter() + frequency() * micros / 1_000_000;
     while counter() < end {
-        core::hint::spin_loop();
+        super::cpu::relax();
     }
 }
 

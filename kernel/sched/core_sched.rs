@@ -234,7 +234,7 @@ fn switch_away(reason: Reason) {
     if let Some((prev, next)) = pick_next(index, reason) {
         // The CPU that last ran `next` may still be saving its context.
         while next.on_cpu.load(Ordering::Acquire) {
-            core::hint::spin_loop();
+            cpu::relax();
         }
         next.on_cpu.store(true, Ordering::Release);
         load_address_space(&next);

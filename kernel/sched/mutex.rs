@@ -39,7 +39,7 @@ impl<T> Mutex<T> {
             if self.waiters.wait_until(None, || self.try_take().then_some(())).is_ok() {
                 break;
             }
-            core::hint::spin_loop();
+            crate::arch::cpu::relax();
         }
         MutexGuard { mutex: self }
     }
