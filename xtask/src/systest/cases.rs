@@ -62,6 +62,26 @@ pub const CASES: &[Case] = &[
             POWERS_OFF,
         ],
     },
+    // The self-tests with QEMU running the 4 CPUs on one host thread in turn (`--tcg
+    // single`): cross-CPU waits (IPIs, run-on-all, locks) must yield to the CPU waited for.
+    Case {
+        name: "selftest-x4-tcg-single",
+        args: &["--smp", "4", "--tcg", "single", "--append", "keel.selftest"],
+        typing: Typing::AtOnce(""),
+        expect: &[
+            BOOTS_CLEANLY,
+            Expect::Banner {
+                model: "cortex-a76",
+                cpus: 4,
+            },
+            Expect::SelftestsPass { at_least: 4 },
+            Expect::LineStartingWith {
+                prefix: "keel: CRASH ",
+                contains: CONTAINED_SUFFIX,
+            },
+            POWERS_OFF,
+        ],
+    },
     Case {
         name: "selftest-x1",
         args: &["--smp", "1", "--append", "keel.selftest"],
