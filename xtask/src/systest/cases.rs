@@ -36,6 +36,31 @@ macro_rules! boot_case {
     };
 }
 
+/// The self-tests on `$cpus` cortex-a76 CPUs, with more `run` options.
+macro_rules! selftest_case {
+    ($name:literal, $cpus:literal, [$($option:literal),*]) => {
+        Case {
+            name: $name,
+            args: &["--smp", stringify!($cpus), $($option,)* "--append", "keel.selftest"],
+            typing: Typing::AtOnce(""),
+            expect: &[
+                BOOTS_CLEANLY,
+                Expect::Banner {
+                    model: "cortex-a76",
+                    cpus: $cpus,
+                },
+                Expect::SelftestsPass { at_least: 4 },
+                // The deliberate fault's crash report, caught in a sacrificial context.
+                Expect::LineStartingWith {
+                    prefix: "keel: CRASH ",
+                    contains: CONTAINED_SUFFIX,
+                },
+                POWERS_OFF,
+            ],
+        }
+    };
+}
+
 pub const CASES: &[Case] = &[
     boot_case!("boot-cortex-a76-x1", "cortex-a76", "1", "cortex-a76", 1),
     boot_case!("boot-cortex-a76-x4", "cortex-a76", "4", "cortex-a76", 4),
@@ -43,64 +68,11 @@ pub const CASES: &[Case] = &[
     boot_case!("boot-neoverse-n1-x4", "neoverse-n1", "4", "neoverse-n1", 4),
     boot_case!("boot-max-x1", "max", "1", "max", 1),
     boot_case!("boot-max-x4", "max", "4", "max", 4),
-    Case {
-        name: "selftest-x4",
-        args: &["--smp", "4", "--append", "keel.selftest"],
-        typing: Typing::AtOnce(""),
-        expect: &[
-            BOOTS_CLEANLY,
-            Expect::Banner {
-                model: "cortex-a76",
-                cpus: 4,
-            },
-            Expect::SelftestsPass { at_least: 4 },
-            // The deliberate fault's crash report, caught in a sacrificial context.
-            Expect::LineStartingWith {
-                prefix: "keel: CRASH ",
-                contains: CONTAINED_SUFFIX,
-            },
-            POWERS_OFF,
-        ],
-    },
+    selftest_case!("selftest-x4", 4, []),
     // The self-tests with QEMU running the 4 CPUs on one host thread in turn (`--tcg
     // single`): cross-CPU waits (IPIs, run-on-all, locks) must yield to the CPU waited for.
-    Case {
-        name: "selftest-x4-tcg-single",
-        args: &["--smp", "4", "--tcg", "single", "--append", "keel.selftest"],
-        typing: Typing::AtOnce(""),
-        expect: &[
-            BOOTS_CLEANLY,
-            Expect::Banner {
-                model: "cortex-a76",
-                cpus: 4,
-            },
-            Expect::SelftestsPass { at_least: 4 },
-            Expect::LineStartingWith {
-                prefix: "keel: CRASH ",
-                contains: CONTAINED_SUFFIX,
-            },
-            POWERS_OFF,
-        ],
-    },
-    Case {
-        name: "selftest-x1",
-        args: &["--smp", "1", "--append", "keel.selftest"],
-        typing: Typing::AtOnce(""),
-        expect: &[
-            BOOTS_CLEANLY,
-            Expect::Banner {
-                model: "cortex-a76",
-                cpus: 1,
-            },
-            Expect::SelftestsPass { at_least: 4 },
-            // The deliberate fault's crash report, caught in a sacrificial context.
-            Expect::LineStartingWith {
-                prefix: "keel: CRASH ",
-                contains: CONTAINED_SUFFIX,
-            },
-            POWERS_OFF,
-        ],
-    },
+    selftest_case!("selftest-x4-tcg-single", 4, ["--tcg", "single"]),
+    selftest_case!("selftest-x1", 1, []),
     Case {
         name: "refuse-no-vhe-cortex-a72",
         args: &["--cpu", "cortex-a72"],
