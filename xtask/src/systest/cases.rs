@@ -70,7 +70,7 @@ pub const CASES: &[Case] = &[
     boot_case!("boot-max-x4", "max", "4", "max", 4),
     selftest_case!("selftest-x4", 4, []),
     // The self-tests with QEMU running the 4 CPUs on one host thread in turn (`--tcg
-    // single`): cross-CPU waits (IPIs, run-on-all, locks) must yield to the CPU waited for.
+    // single`): cross-CPU waits (IPIs, run-on-all, locks) must still make progress.
     selftest_case!("selftest-x4-tcg-single", 4, ["--tcg", "single"]),
     selftest_case!("selftest-x1", 1, []),
     Case {
