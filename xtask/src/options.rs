@@ -16,8 +16,8 @@ pub const DEFAULT_QUIET_AFTER_EOF: Duration = Duration::from_secs(2);
 
 /// How QEMU's TCG runs the emulated CPUs (`--tcg`): each on a host thread of its own
 /// (`multi`, the default: guests on different CPUs run in parallel), or all on one host
-/// thread in turn (`single`: a lone guest boots faster, as QEMU then translates without
-/// the atomics and barriers parallel CPUs need; guests side by side share one host core).
+/// thread in turn (`single`: a lone guest boots faster, QEMU then translating as for one
+/// CPU and never stopping the others; guests side by side share one host core).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TcgThreads {
     Single,
