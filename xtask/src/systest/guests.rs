@@ -22,6 +22,46 @@ const fn at_guest_prompt(text: &'static str) -> crate::typing::Step {
     }
 }
 
+/// A guest with two vCPUs on a Keel of two CPUs started with more `run` options: both
+/// vCPUs come online, then the guest powers itself off.
+macro_rules! smp2_poweroff_case {
+    ($name:literal, [$($option:literal),*]) => {
+        Case {
+            name: $name,
+            args: &[$($option,)* "--smp", "2", "--timeout", GUEST_TIMEOUT],
+            typing: Typing::Script(&[
+                Type("vm create smp --vcpus 2\n"),
+                Type("vm start smp\n"),
+                Type("vm console smp\n"),
+                at_guest_prompt("cat /sys/devices/system/cpu/online\n"),
+                at_guest_prompt("grep -c ^processor /proc/cpuinfo\n"),
+                at_guest_prompt("poweroff\n"),
+                Type("vm list\n"),
+                Type("poweroff\n"),
+            ]),
+            expect: &[
+                Expect::Exit(0),
+                Expect::Sequence(&[
+                    "[attached to smp; Ctrl-] detaches]",
+                    MARKER,
+                    "cat /sys/devices/system/cpu/online",
+                    "0-1",
+                    "grep -c ^processor /proc/cpuinfo",
+                    "2",
+                    "[smp stopped: stopped]",
+                ]),
+                Expect::Count { line: "0-1", times: 1 },
+                Expect::Count { line: "2", times: 1 },
+                Expect::LineStartingWith {
+                    prefix: "smp    stopped      2  256M       -",
+                    contains: "",
+                },
+                Expect::NoLine("init: shell exited"),
+            ],
+        }
+    };
+}
+
 pub const GUEST_CASES: &[Case] = &[
     // Issue 4's first acceptance: the default guest `linux` (defined at boot) boots to its
     // shell, `uname -a` and `/proc/interrupts` work, `poweroff` stops it and its memory comes
@@ -225,41 +265,11 @@ pub const GUEST_CASES: &[Case] = &[
         ],
     },
     // Two vCPUs on max (features Keel does not switch are hidden); the guest powers off.
-    // QEMU runs Keel's two CPUs on one host thread in turn (`--tcg single`): the vCPUs'
-    // kicks, IPIs and spinning must make progress without a host thread per CPU.
-    Case {
-        name: "vm-linux-smp2-max",
-        args: &["--cpu", "max", "--smp", "2", "--tcg", "single", "--timeout", GUEST_TIMEOUT],
-        typing: Typing::Script(&[
-            Type("vm create smp --vcpus 2\n"),
-            Type("vm start smp\n"),
-            Type("vm console smp\n"),
-            at_guest_prompt("cat /sys/devices/system/cpu/online\n"),
-            at_guest_prompt("grep -c ^processor /proc/cpuinfo\n"),
-            at_guest_prompt("poweroff\n"),
-            Type("vm list\n"),
-            Type("poweroff\n"),
-        ]),
-        expect: &[
-            Expect::Exit(0),
-            Expect::Sequence(&[
-                "[attached to smp; Ctrl-] detaches]",
-                MARKER,
-                "cat /sys/devices/system/cpu/online",
-                "0-1",
-                "grep -c ^processor /proc/cpuinfo",
-                "2",
-                "[smp stopped: stopped]",
-            ]),
-            Expect::Count { line: "0-1", times: 1 },
-            Expect::Count { line: "2", times: 1 },
-            Expect::LineStartingWith {
-                prefix: "smp    stopped      2  256M       -",
-                contains: "",
-            },
-            Expect::NoLine("init: shell exited"),
-        ],
-    },
+    smp2_poweroff_case!("vm-linux-smp2-max", ["--cpu", "max"]),
+    // The same with QEMU running Keel's two CPUs on one host thread in turn (`--tcg
+    // single`): the vCPUs' kicks, IPIs and spinning must make progress without a host
+    // thread per CPU.
+    smp2_poweroff_case!("vm-linux-smp2-tcg-single", ["--tcg", "single"]),
     // Mistakes are named and change nothing.
     Case {
         name: "vm-errors",
