@@ -23,8 +23,14 @@ pub struct PerCpu {
     pub ticks: AtomicU64,
     /// When this CPU's next periodic tick is due (ns).
     pub next_tick_ns: AtomicU64,
-    /// When this CPU's timer is set to fire (ns): the next tick or an earlier deadline.
+    /// When this CPU's timer is set to fire (ns): the next tick or an earlier deadline;
+    /// `u64::MAX` while it is off.
     pub timer_armed_ns: AtomicU64,
+    /// Set while this CPU idles without its periodic tick (see `timer::on_tick`).
+    pub tick_stopped: AtomicBool,
+    /// Set while the idle loop waits for an interrupt, until the interrupts that end the
+    /// wait have been handled.
+    pub idle_waiting: AtomicBool,
     /// IPIs taken.
     pub ipis: AtomicU64,
     /// Cross-CPU work generation this CPU has completed (see arch::smp::run_on_all).
@@ -51,6 +57,8 @@ impl PerCpu {
             ticks: AtomicU64::new(0),
             next_tick_ns: AtomicU64::new(0),
             timer_armed_ns: AtomicU64::new(0),
+            tick_stopped: AtomicBool::new(false),
+            idle_waiting: AtomicBool::new(false),
             ipis: AtomicU64::new(0),
             work_done: AtomicU64::new(0),
             recovery: AtomicPtr::new(core::ptr::null_mut()),

@@ -112,6 +112,11 @@ static WORK_OWNER: spin::Mutex<()> = spin::Mutex::new(());
 /// The SGI that asks a CPU to look for cross-CPU work.
 pub const SGI_WORK: u32 = 1;
 
+/// Whether cross-CPU work waits for this CPU.
+fn work_pending() -> bool {
+    cpu::current().work_done.load(Ordering::Relaxed) < WORK_GENERATION.load(Ordering::Acquire)
+}
+
 /// Does pending cross-CPU work on this CPU, if any.
 pub fn poll_work() {
     let cpu = cpu::current();
@@ -121,6 +126,7 @@ pub fn poll_work() {
     }
     let work = *WORK.lock();
     if let Some(work) = work {
+        timer::restart_tick();
         work(cpu.index);
     }
     cpu.work_done.store(generation, Ordering::Release);
@@ -142,10 +148,22 @@ pub fn run_on_all(work: fn(usize)) {
     *WORK.lock() = None;
 }
 
-/// What a CPU with nothing to do runs: wait for interrupts, do cross-CPU work.
+/// What a CPU with nothing to do runs: cross-CPU work, a waiting thread taken from a busier
+/// CPU, else a wait for interrupts (its tick stops if the wait lasts: `timer::on_tick`).
 pub fn idle_loop() -> ! {
+    let this = cpu::current();
     loop {
         poll_work();
-        cpu::wait_for_interrupt();
+        crate::sched::balance_idle();
+        crate::sched::preempt_if_needed();
+        // Masked from the check to the wait, so that a wakeup in between is not missed: WFI
+        // ends on a pending interrupt whatever the mask, and it is taken once unmasked.
+        let irqs = cpu::irq_save();
+        if !work_pending() && crate::sched::idle_may_wait() {
+            this.idle_waiting.store(true, Ordering::Relaxed);
+            cpu::wait_for_interrupt();
+        }
+        cpu::irq_restore(irqs);
+        this.idle_waiting.store(false, Ordering::Relaxed);
     }
 }

@@ -1,5 +1,6 @@
 //! The host timer: the EL2 physical timer (CNTHP_*, reached as CNTP_*_EL0 under E2H=1),
-//! firing for the periodic tick and for the earliest sleeper's deadline.
+//! firing for the periodic tick and for the earliest sleeper's deadline; an idle CPU stops
+//! its tick and wakes only for deadlines and interrupts.
 
 use aarch64_cpu::registers::{Readable, Writeable, CNTFRQ_EL0, CNTPCT_EL0, CNTP_CTL_EL0, CNTP_CVAL_EL0};
 use core::sync::atomic::Ordering;
@@ -43,6 +44,32 @@ fn program(at_ns: u64) {
     super::cpu::current().timer_armed_ns.store(at_ns, Ordering::Relaxed);
 }
 
+/// Switches this CPU's timer off.
+fn disarm() {
+    CNTP_CTL_EL0.write(CNTP_CTL_EL0::ENABLE::CLEAR + CNTP_CTL_EL0::IMASK::SET);
+    super::cpu::current().timer_armed_ns.store(u64::MAX, Ordering::Relaxed);
+}
+
+/// The earliest deadline of a sleeping thread or an async timer.
+fn earliest_deadline() -> Option<u64> {
+    [crate::sched::sleep::earliest(), crate::exec::earliest_timer()].into_iter().flatten().min()
+}
+
+/// Starts this CPU's periodic tick again, one tick from now, if it was stopped while the
+/// CPU idled (earlier deadlines stay set). Called when the CPU takes up work: a thread
+/// switched in, or cross-CPU work.
+pub fn restart_tick() {
+    let cpu = super::cpu::current();
+    if !cpu.tick_stopped.swap(false, Ordering::Relaxed) {
+        return;
+    }
+    let next = now_ns() + TICK_NS;
+    cpu.next_tick_ns.store(next, Ordering::Relaxed);
+    if next < cpu.timer_armed_ns.load(Ordering::Relaxed) {
+        program(next);
+    }
+}
+
 /// Starts this CPU's periodic tick.
 pub fn arm_next_tick() {
     let next = now_ns() + TICK_NS;
@@ -62,11 +89,18 @@ pub fn wake_by(deadline_ns: u64) {
 
 /// Handles this CPU's timer interrupt: the periodic tick when it is due, then every sleeper
 /// and timer whose deadline has passed; then sets the timer for the next of those events.
+///
+/// A CPU that is still waiting in its idle loop when the interrupt comes stops its tick:
+/// the timer is then set only for the earliest deadline, if any, so that an idle CPU is not
+/// woken 100 times a second for nothing. [`restart_tick`] starts it again. Stopping it here,
+/// a tick into the idle time, and not on entry to the idle loop, keeps the timer's
+/// registers untouched when a CPU idles briefly, which it does thousands of times a second
+/// under load.
 pub fn on_tick(_intid: u32) {
     let cpu = super::cpu::current();
     let now = now_ns();
     let next_tick = cpu.next_tick_ns.load(Ordering::Relaxed);
-    if now >= next_tick {
+    if !cpu.tick_stopped.load(Ordering::Relaxed) && now >= next_tick {
         cpu.ticks.fetch_add(1, Ordering::Relaxed);
         let following = if next_tick + TICK_NS > now { next_tick + TICK_NS } else { now + TICK_NS };
         cpu.next_tick_ns.store(following, Ordering::Relaxed);
@@ -74,9 +108,16 @@ pub fn on_tick(_intid: u32) {
     }
     crate::sched::sleep::wake_expired(now);
     crate::exec::wake_expired_timers(now);
-    let mut next = cpu.next_tick_ns.load(Ordering::Relaxed);
-    for deadline in [crate::sched::sleep::earliest(), crate::exec::earliest_timer()].into_iter().flatten() {
-        next = next.min(deadline);
+    let deadline = earliest_deadline();
+    if cpu.idle_waiting.load(Ordering::Relaxed) && crate::sched::idle_may_wait() {
+        cpu.tick_stopped.store(true, Ordering::Relaxed);
+        match deadline {
+            Some(deadline) => program(deadline),
+            None => disarm(),
+        }
+        return;
     }
-    program(next);
+    restart_tick();
+    let next_tick = cpu.next_tick_ns.load(Ordering::Relaxed);
+    program(deadline.map_or(next_tick, |deadline| deadline.min(next_tick)));
 }

@@ -47,6 +47,12 @@ impl CpuSched {
         self.queue.len() + usize::from(busy)
     }
 
+    /// Whether a waiting thread here may move to another CPU (not pinned, not running).
+    fn has_movable(&self) -> bool {
+        let current = self.current.as_ref().map(|t| t.id);
+        self.queued.values().any(|t| t.pinned.is_none() && Some(t.id) != current)
+    }
+
     fn is_idle(&self, thread: &Arc<Thread>) -> bool {
         self.idle.as_ref().is_some_and(|idle| Arc::ptr_eq(idle, thread))
     }
@@ -242,6 +248,8 @@ fn switch_away(reason: Reason) {
         let next_context = next.context.get() as *const _;
         drop(prev);
         drop(next);
+        // A thread gets this CPU: it ticks again if it idled without.
+        timer::restart_tick();
         // SAFETY: prev is the thread running on this CPU (its context is saved here);
         // next is READY, its stack is alive (the THREADS table and `current` hold it),
         // and no CPU runs on it (on_cpu was false). IRQs are masked.
@@ -362,7 +370,42 @@ pub fn tick() {
     }
     if cpu::current().ticks.load(Ordering::Relaxed) % 4 == u64::from(index as u32 % 4) {
         balance(index);
+        wake_idle_to_balance(index);
     }
+}
+
+/// An idle CPU has no tick to balance on: when threads wait here that another CPU could
+/// run, prod one whose tick is stopped; its idle loop then pulls one (`balance_idle`).
+fn wake_idle_to_balance(index: usize) {
+    if !CPUS[index].lock().has_movable() {
+        return;
+    }
+    let idle = cpu::online().find(|c| c.index != index && c.tick_stopped.load(Ordering::Relaxed));
+    if let Some(idle) = idle {
+        crate::irq::send_ipi(SGI_RESCHED, idle.mpidr.load(Ordering::Relaxed));
+    }
+}
+
+/// Called by this CPU's idle loop: takes a waiting thread from a busier CPU, if one may move.
+pub fn balance_idle() {
+    if !STARTED.load(Ordering::Acquire) {
+        return;
+    }
+    let index = cpu::current().index;
+    if cpu::online().any(|c| c.index != index && CPUS[c.index].lock().has_movable()) {
+        balance(index);
+    }
+}
+
+/// Whether this CPU has nothing to do: its idle thread runs, no thread is queued here and
+/// no switch is asked for. Called with IRQs masked.
+pub fn idle_may_wait() -> bool {
+    let index = cpu::current().index;
+    if NEED_RESCHED[index].load(Ordering::Acquire) {
+        return false;
+    }
+    let sched = CPUS[index].lock();
+    sched.queue.is_empty() && sched.current.as_ref().is_some_and(|current| sched.is_idle(current))
 }
 
 /// Pulls one thread from the busiest CPU when this one is the least loaded.
