@@ -1,8 +1,8 @@
 //! `cargo xtask systest`: Keel booted under QEMU, checked from its console.
 //!
-//! Every case is a row of `cases::CASES`, `files::FILE_CASES`, `guests::GUEST_CASES`,
-//! `virtio::VIRTIO_CASES`, `hostile::HOSTILE_CASES`, `observe::OBSERVE_CASES`,
-//! `many::FAIR_CASES` or `lifecycle::cases()` (or, for a directory shared with Keel, of
+//! Every case is a row of `cases::CASES`, `idle::IDLE_CASES`, `files::FILE_CASES`,
+//! `guests::GUEST_CASES`, `virtio::VIRTIO_CASES`, `hostile::HOSTILE_CASES`,
+//! `observe::OBSERVE_CASES`, `many::FAIR_CASES` or `lifecycle::cases()` (or, for a directory shared with Keel, of
 //! `files::SHARE_CASES` or `lifecycle::SHARE_CASES`; with ports of the machine, of
 //! `net::NET_CASES` or `many::MANY_CASES`): the `run` options, what
 //! to type into the console (at once, line by line at the shell's prompts, or at a guest's
@@ -13,6 +13,7 @@ mod cases;
 mod expect;
 mod files;
 mod guests;
+mod idle;
 mod lifecycle;
 mod many;
 mod net;
@@ -362,7 +363,7 @@ pub fn command(args: &[String]) -> u8 {
         .chain(lifecycle::SHARE_CASES)
         .map(Job::Shared)
         .chain(net::NET_CASES.iter().chain(many::MANY_CASES).map(Job::Net));
-    let all = cases::CASES.iter().chain(files::FILE_CASES).map(Job::Plain).chain(shared.clone().filter(|job| !job.is_guest_case()));
+    let all = cases::CASES.iter().chain(idle::IDLE_CASES).chain(files::FILE_CASES).map(Job::Plain).chain(shared.clone().filter(|job| !job.is_guest_case()));
     let plain = all.filter(matches);
     let with_guests: Vec<Job> =
         guest_cases().map(Job::Plain).chain(shared.filter(Job::is_guest_case)).filter(matches).collect();
@@ -539,7 +540,7 @@ mod tests {
     #[test]
     fn case_names_are_unique_across_both_lists() {
         let mut names = std::collections::HashSet::new();
-        for case in cases::CASES.iter().chain(guest_cases()) {
+        for case in cases::CASES.iter().chain(idle::IDLE_CASES).chain(guest_cases()) {
             assert!(names.insert(case.name), "duplicate {}", case.name);
         }
     }
