@@ -66,8 +66,15 @@ pub async fn feed_readers() {
         }
         if moved {
             READERS.wake_all();
+            // `vm console` waits for guest output and typed input in one call.
+            crate::vm::registry::wake_console_readers();
         }
     }
+}
+
+/// Whether typed input waits for a console read.
+pub fn input_pending() -> bool {
+    !INPUT.lock().is_empty()
 }
 
 /// Blocks until console input is there (or `deadline_ns` passes, or `interrupted()` says

@@ -62,8 +62,10 @@ pub mod call {
     pub const VM_DESTROY: u64 = 20;
     /// `vm_list(ptr, max) -> total`: fills up to `max` [`super::VmInfo`]s.
     pub const VM_LIST: u64 = 21;
-    /// `vm_console_read(name_ptr, name_len, buf, len, timeout_ns) -> bytes`: takes guest
-    /// console output (kept in a bounded buffer while nobody reads); 0 after the timeout.
+    /// `vm_console_read(name_ptr, name_len, buf, len, timeout_ns, flags) -> bytes`: takes
+    /// guest console output (kept in a bounded buffer while nobody reads); 0 after the
+    /// timeout, or at once when the VM is not running, or with
+    /// [`super::VM_CONSOLE_READ_OR_TYPED`] when Keel's console has typed input to read.
     pub const VM_CONSOLE_READ: u64 = 22;
     /// `vm_console_write(name_ptr, name_len, buf, len) -> bytes`: types into the guest's
     /// console; returns how many bytes it took (its input buffer is bounded).
@@ -638,6 +640,10 @@ pub const VM_KILLED: u32 = 5;
 
 /// How much of a VM's latest console output Keel keeps for `vm_console_tail`.
 pub const VM_CONSOLE_TAIL_BYTES: usize = 4096;
+
+/// `vm_console_read` flag: also return (with 0 bytes) when Keel's console has typed input
+/// waiting, so that one call waits for the guest and the keyboard both (`vm console`).
+pub const VM_CONSOLE_READ_OR_TYPED: u64 = 1;
 
 /// The name of a VM state.
 pub const fn vm_state_name(state: u32) -> &'static str {

@@ -157,10 +157,14 @@ pub fn list(process: &Process, ptr: u64, max: u64) -> Result<u64, Error> {
     write_array(process, ptr, max, &infos)
 }
 
-/// `vm_console_read(name_ptr, name_len, buf, len, timeout_ns)`.
+/// `vm_console_read(name_ptr, name_len, buf, len, timeout_ns, flags)`.
 pub fn console_read(process: &Process, a: [u64; 6]) -> Result<u64, Error> {
     let vm = registry::get(&name(process, a[0], a[1])?).ok_or(Error::NotFound)?;
     let len = usize::try_from(a[3]).map_err(|_| Error::TooBig)?.min(MAX_CONSOLE_IO);
+    if a[5] & !keel_abi::VM_CONSOLE_READ_OR_TYPED != 0 {
+        return Err(Error::InvalidArgument);
+    }
+    let or_typed = a[5] & keel_abi::VM_CONSOLE_READ_OR_TYPED != 0;
     with_space(process, |space| space.check_writable(a[2], len))?;
     let deadline = crate::arch::timer::now_ns().saturating_add(a[4]);
     let killed = || process.killed.load(core::sync::atomic::Ordering::Acquire);
@@ -172,7 +176,8 @@ pub fn console_read(process: &Process, a: [u64; 6]) -> Result<u64, Error> {
             }
             let mut console = vm.console.lock();
             if console.is_empty() {
-                return (vm.state() != keel_abi::VM_RUNNING).then(Vec::new);
+                let typed = or_typed && crate::console::input_pending();
+                return (typed || vm.state() != keel_abi::VM_RUNNING).then(Vec::new);
             }
             let n = console.len().min(len);
             Some(console.drain(..n).collect())

@@ -22,6 +22,13 @@ pub fn all() -> Vec<Arc<Vm>> {
     VMS.lock().values().cloned().collect()
 }
 
+/// Wakes every VM's console readers (typed input came: see `console::feed_readers`).
+pub fn wake_console_readers() {
+    for vm in all() {
+        vm.console_readers.wake_all();
+    }
+}
+
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= keel_abi::NAME_LEN

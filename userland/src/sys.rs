@@ -260,16 +260,18 @@ pub fn vm_list(vms: &mut [VmInfo]) -> Result<usize, Error> {
 }
 
 /// Takes what the guest wrote to its console (kept while nobody reads): blocks until some
-/// is there or `timeout` passes (then returns 0); `None` waits for ever.
-pub fn vm_console_read(name: &str, buffer: &mut [u8], timeout: Option<Duration>) -> Result<usize, Error> {
+/// is there or `timeout` passes (then returns 0); `None` waits for ever. With `or_typed`,
+/// also returns 0 as soon as Keel's console has typed input to read.
+pub fn vm_console_read(name: &str, buffer: &mut [u8], timeout: Option<Duration>, or_typed: bool) -> Result<usize, Error> {
     let timeout_ns = timeout.map_or(u64::MAX, nanoseconds);
+    let flags = if or_typed { keel_abi::VM_CONSOLE_READ_OR_TYPED } else { 0 };
     let args = [
         name.as_ptr() as u64,
         name.len() as u64,
         buffer.as_mut_ptr() as u64,
         buffer.len() as u64,
         timeout_ns,
-        0,
+        flags,
     ];
     // SAFETY: the kernel reads the name and writes at most `buffer.len()` bytes into
     // `buffer`, which is exclusively borrowed for the call.

@@ -2,10 +2,12 @@
 //! printed while nobody watched, then typed bytes go to the guest and its output to the
 //! terminal, until Ctrl-] is typed or the VM stops running.
 //!
-//! There is one console and no call that waits on two things, so the loop takes what was
-//! typed without waiting, hands it to the guest, and waits up to [`POLL`] for guest output.
-//! Typed bytes wait in a bounded queue while the guest's input buffer is full; the escape
-//! is looked for as bytes are read, so a guest that reads nothing can still be left.
+//! The loop takes what was typed without waiting, hands it to the guest, and waits for
+//! guest output or typed input in one call (`vm_console_read` with
+//! `VM_CONSOLE_READ_OR_TYPED`), so an attached idle guest costs no polling and a key
+//! reaches the guest at once. Typed bytes wait in a bounded queue while the guest's input
+//! buffer is full (offered again every [`POLL`]); the escape is looked for as bytes are
+//! read, so a guest that reads nothing can still be left.
 
 use super::escape::{self, LineStart};
 use super::shell::Shell;
@@ -17,8 +19,12 @@ use core::time::Duration;
 use keel_userland::abi::{self, Error};
 use keel_userland::{eprintln, println, sys};
 
-/// Longest wait for guest output before looking at the keyboard again.
+/// Longest wait for guest output while typed bytes wait for room in the guest's input
+/// buffer (and before a stopped guest's output is drained, to pace `detach`).
 const POLL: Duration = Duration::from_millis(20);
+/// Longest wait for guest output or typed input before the VM's state is looked at again
+/// (a VM that stops wakes the wait anyway).
+const IDLE_WAIT: Duration = Duration::from_secs(1);
 /// Most typed bytes held for a guest that does not take them; beyond that the console is
 /// not read (Keel keeps typed bytes until they are read).
 const MAX_QUEUED: usize = 16 * 1024;
@@ -101,7 +107,11 @@ impl Attachment<'_> {
             if let Err(end) = self.forward() {
                 return end;
             }
-            if let Err(end) = self.show(Some(POLL)) {
+            // Wait for guest output or a key (not while the queue is full: keys would then
+            // stay unread and the wait would end at once, again and again); bytes the
+            // guest had no room for are offered again after `POLL`.
+            let wait = if self.to_guest.is_empty() { IDLE_WAIT } else { POLL };
+            if let Err(end) = self.show(Some(wait), self.to_guest.len() < MAX_QUEUED) {
                 return end;
             }
             match vm::find(self.name) {
@@ -160,14 +170,14 @@ impl Attachment<'_> {
 
     /// Everything the guest has written so far, without waiting.
     fn show_backlog(&mut self) -> Result<(), End> {
-        while self.show(Some(Duration::ZERO))? > 0 {}
+        while self.show(Some(Duration::ZERO), false)? > 0 {}
         Ok(())
     }
 
-    /// Copies guest output to the terminal, waiting up to `timeout` for some; returns how
-    /// many bytes.
-    fn show(&mut self, timeout: Option<Duration>) -> Result<usize, End> {
-        let count = sys::vm_console_read(self.name, &mut self.buffer, timeout).map_err(lost)?;
+    /// Copies guest output to the terminal, waiting up to `timeout` for some (or, with
+    /// `or_typed`, until something is typed); returns how many bytes.
+    fn show(&mut self, timeout: Option<Duration>, or_typed: bool) -> Result<usize, End> {
+        let count = sys::vm_console_read(self.name, &mut self.buffer, timeout, or_typed).map_err(lost)?;
         let output = &self.buffer[..count];
         if count > 0 {
             let _ = sys::write_all(sys::STDOUT, output);
