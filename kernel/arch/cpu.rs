@@ -29,7 +29,8 @@ pub struct PerCpu {
     /// Set while this CPU idles without its periodic tick (see `timer::on_tick`).
     pub tick_stopped: AtomicBool,
     /// Set while the idle loop waits for an interrupt, until the interrupts that end the
-    /// wait have been handled.
+    /// wait have been handled (and, when one of them switched to a thread, until the idle
+    /// thread runs again: `timer::on_tick` also checks that it is the one running).
     pub idle_waiting: AtomicBool,
     /// IPIs taken.
     pub ipis: AtomicU64,
