@@ -386,9 +386,13 @@ fn wake_idle_to_balance(index: usize) {
     }
 }
 
-/// Called by this CPU's idle loop: takes a waiting thread from a busier CPU, if one may move.
+/// Called by this CPU's idle loop: when its tick is stopped (it balances on its ticks
+/// otherwise), takes a waiting thread from a busier CPU, if one may move. Not at every
+/// pass: pulled as soon as they wait, threads that block and wake often (vCPUs passing
+/// packets) moved back and forth, and each move costs (in QEMU the new CPU's translations
+/// are cold): guest-to-guest TCP ran at half speed.
 pub fn balance_idle() {
-    if !STARTED.load(Ordering::Acquire) {
+    if !STARTED.load(Ordering::Acquire) || !cpu::current().tick_stopped.load(Ordering::Relaxed) {
         return;
     }
     let index = cpu::current().index;

@@ -40,7 +40,9 @@ pub const OBSERVE_CASES: &[Case] = &[Case {
     name: "vm-observe",
     args: &["--timeout", TIMEOUT],
     typing: Typing::Script(&[
-        Type("vm create obs --vcpus 2 --net --disk obs:8M --cmdline \"console=ttyAMA0 iomem=relaxed\"\n"),
+        // `quiet`: a kernel message such as `eth0: link becomes ready` printed while the
+        // shell echoes a typed command would split the line this case looks for.
+        Type("vm create obs --vcpus 2 --net --disk obs:8M --cmdline \"console=ttyAMA0 iomem=relaxed quiet\"\n"),
         Type("vm stats obs\n"),
         Type("vm start obs\n"),
         Type("vm console obs\n"),
