@@ -19,6 +19,7 @@ mod many;
 mod net;
 mod hostile;
 mod observe;
+mod splice;
 mod virtio;
 
 use crate::image::{self, Images};
@@ -163,7 +164,7 @@ fn run_case(case: &Case, images: &Images, unbootable: Option<&str>) -> CaseResul
 
     let session = Session {
         code: outcome.code,
-        console: outcome.console,
+        console: splice::unsplice(outcome.console),
         typed: outcome.typed,
     };
     let Some(why) = expect::judge(case.expect, &session) else {
