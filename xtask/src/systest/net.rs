@@ -241,17 +241,20 @@ pub(super) fn exchange(port: u16, request: &[u8]) -> Result<String, String> {
 /// port at once and closes the connection while Keel has no address yet).
 fn fetch_status(port: u16) -> Result<(), String> {
     let deadline = Instant::now() + Duration::from_secs(90);
-    let page = loop {
-        match exchange(port, b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: keel-systest\r\n\r\n") {
-            Ok(reply) if reply.starts_with("HTTP/1.1 200 OK") => break reply,
-            Ok(_) | Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(300)),
-            Ok(reply) => return Err(format!("the status page never came; last answer: {reply:?}")),
-            Err(error) => return Err(format!("the status page never came: {error}")),
-        }
-    };
-    for needle in ["Content-Type: text/html", "<h1>Keel</h1>", "<td>wan</td>", "<td>10.0.2.15/24</td>", "<td>linux</td>"] {
-        if !page.contains(needle) {
-            return Err(format!("the status page lacks {needle:?}: {page}"));
+    // The page can come before init has defined the VMs or DHCP has given wan its address:
+    // ask again until it shows them all.
+    let needles = ["Content-Type: text/html", "<h1>Keel</h1>", "<td>wan</td>", "<td>10.0.2.15/24</td>", "<td>linux</td>"];
+    loop {
+        let reply = exchange(port, b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: keel-systest\r\n\r\n");
+        let lacking = match &reply {
+            Ok(page) if page.starts_with("HTTP/1.1 200 OK") => needles.iter().find(|needle| !page.contains(*needle)),
+            _ => Some(&"HTTP/1.1 200 OK"),
+        };
+        match (lacking, reply) {
+            (None, Ok(_)) => break,
+            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(300)),
+            (Some(needle), Ok(page)) => return Err(format!("the status page never showed {needle:?}; last answer: {page}")),
+            (_, Err(error)) => return Err(format!("the status page never came: {error}")),
         }
     }
     let text = exchange(port, b"GET /status.txt HTTP/1.0\r\n\r\n")?;
