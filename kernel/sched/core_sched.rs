@@ -47,10 +47,10 @@ impl CpuSched {
         self.queue.len() + usize::from(busy)
     }
 
-    /// Whether a waiting thread here may move to another CPU (not pinned, not running).
+    /// Whether a waiting thread here may move to another CPU.
     fn has_movable(&self) -> bool {
         let current = self.current.as_ref().map(|t| t.id);
-        self.queued.values().any(|t| t.pinned.is_none() && Some(t.id) != current)
+        self.queued.keys().any(|&id| may_move(&self.queued, current, id))
     }
 
     fn is_idle(&self, thread: &Arc<Thread>) -> bool {
@@ -408,8 +408,14 @@ pub fn idle_may_wait() -> bool {
     if NEED_RESCHED[index].load(Ordering::Acquire) {
         return false;
     }
-    let sched = CPUS[index].lock();
-    sched.queue.is_empty() && sched.current.as_ref().is_some_and(|current| sched.is_idle(current))
+    CPUS[index].lock().load() == 0
+}
+
+/// Whether queued thread `id` may move to another CPU: not pinned, and not `current`. A
+/// thread woken before its own `schedule` is queued while still current on its CPU: it stays
+/// there (moved, it would be picked elsewhere while it runs there).
+fn may_move(queued: &BTreeMap<ThreadId, Arc<Thread>>, current: Option<ThreadId>, id: ThreadId) -> bool {
+    Some(id) != current && queued.get(&id).is_some_and(|t| t.pinned.is_none())
 }
 
 /// Pulls one thread from the busiest CPU when this one is the least loaded.
@@ -428,11 +434,9 @@ fn balance(index: usize) {
     let mut a = CPUS[first].lock();
     let mut b = CPUS[second].lock();
     let (source, destination) = if from < index { (&mut *a, &mut *b) } else { (&mut *b, &mut *a) };
-    // A thread woken before its own `schedule` is queued while still current on its CPU: it
-    // stays there (moved, it would be picked here while it runs there).
     let current = source.current.as_ref().map(|t| t.id);
     let queued = &source.queued;
-    let stolen = source.queue.steal(|id| Some(id) != current && queued.get(&id).is_some_and(|t| t.pinned.is_none()));
+    let stolen = source.queue.steal(|id| may_move(queued, current, id));
     if let Some((id, _, vruntime)) = stolen {
         if let Some(thread) = source.queued.remove(&id) {
             let moved = runqueue::migrate_vruntime(vruntime, source.queue.min_vruntime(), destination.queue.min_vruntime());
