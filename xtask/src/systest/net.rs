@@ -245,16 +245,11 @@ fn fetch_status(port: u16) -> Result<(), String> {
     // ask again until it shows them all.
     let needles = ["Content-Type: text/html", "<h1>Keel</h1>", "<td>wan</td>", "<td>10.0.2.15/24</td>", "<td>linux</td>"];
     loop {
-        let reply = exchange(port, b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: keel-systest\r\n\r\n");
-        let lacking = match &reply {
-            Ok(page) if page.starts_with("HTTP/1.1 200 OK") => needles.iter().find(|needle| !page.contains(*needle)),
-            _ => Some(&"HTTP/1.1 200 OK"),
-        };
-        match (lacking, reply) {
-            (None, Ok(_)) => break,
-            _ if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(300)),
-            (Some(needle), Ok(page)) => return Err(format!("the status page never showed {needle:?}; last answer: {page}")),
-            (_, Err(error)) => return Err(format!("the status page never came: {error}")),
+        match exchange(port, b"GET / HTTP/1.1\r\nHost: localhost\r\nUser-Agent: keel-systest\r\n\r\n") {
+            Ok(page) if page.starts_with("HTTP/1.1 200 OK") && needles.iter().all(|needle| page.contains(needle)) => break,
+            Ok(_) | Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(300)),
+            Ok(page) => return Err(format!("the status page never showed all of {needles:?}; last answer: {page}")),
+            Err(error) => return Err(format!("the status page never came: {error}")),
         }
     }
     let text = exchange(port, b"GET /status.txt HTTP/1.0\r\n\r\n")?;
